@@ -1,0 +1,224 @@
+"""`healer`: the command line.
+
+`healer scan` must start fast and scan at the speed of the matcher, so this module imports only the triage
+engine: nothing from the LLM, GitHub or server stacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from pydantic import ValidationError
+
+from graph.session import SessionStart
+from graph.triage import preflight
+from graph.triage.catalogue import Severity
+from graph.triage.engine import AgentNames, ScanResult, TriageEngine, mark_repeated_errors
+from graph.triage.matcher import BACKENDS, best_matcher
+from graph.triage.models import Finding
+from graph.triage.report import print_jsonl, print_table
+from graph.triage.sources import InputError, check_not_binary, loki_lines, looks_like_loki
+from graph.triage.spans import spans_of_lines, spans_of_text
+
+CHUNK_BYTES = 8 << 20
+PROGRESS_MIN_BYTES = 4 << 20
+_SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except InputError as error:
+        print(f"healer {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `healer scan … | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="healer", description="Watch a play's agents and heal what breaks.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    scan = commands.add_parser(
+        "scan",
+        help="find failures in a log file or stdin",
+        description="Find failures in a log: plain lines, `kubectl logs` output (with --prefix/--timestamps) "
+        "or a Loki query_range JSON response. Exit status: 0 scanned, 1 a finding at or above --fail-on, "
+        "2 unreadable input.",
+    )
+    scan.add_argument("path", nargs="?", default="-", help="log file, or - for stdin (default)")
+    scan.add_argument("--format", choices=("table", "jsonl"), default="table")
+    scan.add_argument(
+        "--session", type=Path, help="session start payload (JSON): enables the pre-flight check"
+    )
+    scan.add_argument("--agent", help="agent that wrote a plain log (when lines carry no labels)")
+    scan.add_argument("--play-id", help="play id for fingerprints (default: the session's, else none)")
+    scan.add_argument(
+        "--matcher", choices=sorted(BACKENDS), help="matcher backend (default: fastest available)"
+    )
+    scan.add_argument(
+        "--fail-on", choices=[s.value for s in Severity], help="exit 1 if a finding is at least this severe"
+    )
+    scan.set_defaults(run=_scan)
+    return parser
+
+
+def _scan(args: argparse.Namespace) -> int:
+    session = _load_session(args.session) if args.session else None
+    config = session.cto_config if session else None
+    agents = AgentNames(config.agents if config else (), config.agent_aliases() if config else None)
+    default_agent = args.agent or (next(iter(config.agents)) if config and len(config.agents) == 1 else None)
+    engine = TriageEngine(
+        args.play_id or (session.play_id if session else ""),
+        matcher=best_matcher(args.matcher),
+        agents=agents,
+        default_agent=default_agent,
+    )
+    with _open_input(args.path) as stream:
+        result, spans = _scan_stream(engine, stream, _input_size(args.path), want_spans=session is not None)
+    found = mark_repeated_errors(result.findings)
+    if session is not None:
+        reports = preflight.check(config, result.inventory, spans, complete=True)
+        found += preflight.findings(engine.play_id, reports)
+    _print(found, result.lines_scanned, args.format, sys.stdout)
+    return 1 if args.fail_on and _any_at_least(found, Severity(args.fail_on)) else 0
+
+
+def _load_session(path: Path) -> SessionStart:
+    try:
+        return SessionStart.from_json_bytes(path.read_bytes())
+    except OSError as error:
+        raise InputError(f"cannot read session file {path}: {error.strerror or error}") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(document)"
+        raise InputError(
+            f"session file {path} is not a session start payload: {where}: {first['msg']}"
+        ) from None
+
+
+def _open_input(path: str) -> BinaryIO:
+    if path == "-":
+        return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a directory, not a log file") from None
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def _input_size(path: str) -> int | None:
+    try:
+        return None if path == "-" else os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def _scan_stream(
+    engine: TriageEngine, stream: BinaryIO, size: int | None, *, want_spans: bool
+) -> tuple[ScanResult, dict[str, preflight.AgentSpan]]:
+    chunks = _chunks(stream, size)
+    first = next(chunks, b"")
+    check_not_binary(first)
+    if looks_like_loki(first):
+        lines = loki_lines(first + b"".join(chunks))
+        return engine.scan_lines(lines), spans_of_lines(lines, engine) if want_spans else {}
+    result, spans = ScanResult(), {}
+    for chunk in _prepend(first, chunks):
+        part = engine.scan_text(chunk, first_line_no=result.lines_scanned + 1)
+        result.extend(part)
+        if want_spans:
+            spans = spans_of_text(chunk, engine, spans)
+    return result, spans
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _chunks(stream: BinaryIO, size: int | None) -> Iterator[bytes]:
+    """Chunks that end on a line boundary, with a progress bar on a terminal for large inputs."""
+    progress = (
+        _Progress(size) if sys.stderr.isatty() and (size is None or size >= PROGRESS_MIN_BYTES) else None
+    )
+    carry = b""
+    try:
+        while block := _read(stream):
+            if progress:
+                progress.advance(len(block))
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            carry = data[cut:]
+            yield data[:cut]
+        if carry:
+            yield carry
+    finally:
+        if progress:
+            progress.close()
+
+
+def _read(stream: BinaryIO) -> bytes:
+    try:
+        return stream.read(CHUNK_BYTES)
+    except OSError as error:
+        raise InputError(f"cannot read the input: {error.strerror or error}") from None
+
+
+class _Progress:
+    def __init__(self, total: int | None) -> None:
+        self.total, self.done, self.started, self.shown_at = total, 0, time.monotonic(), 0.0
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        now = time.monotonic()
+        if now - self.shown_at >= 0.1:
+            self.shown_at = now
+            rate = self.done / max(now - self.started, 1e-6) / 1e6
+            if self.total:
+                share = self.done / self.total
+                bar = "#" * int(share * 30)
+                line = (
+                    f"\rscanning [{bar:<30}] {share:4.0%} {self.done / 1e6:,.0f}/{self.total / 1e6:,.0f} MB"
+                )
+            else:
+                line = f"\rscanning {self.done / 1e6:,.0f} MB"
+            sys.stderr.write(f"{line} {rate:,.0f} MB/s")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.shown_at:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def _any_at_least(findings: list[Finding], floor: Severity) -> bool:
+    return any(_SEVERITY_RANK[f.severity] >= _SEVERITY_RANK[floor] for f in findings)
+
+
+def _print(findings: list[Finding], lines_scanned: int, output_format: str, out: TextIO) -> None:
+    if output_format == "jsonl":
+        print_jsonl(findings, out)
+    else:
+        print_table(findings, lines_scanned, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
