@@ -64,6 +64,9 @@ class AlertCode:
     severity: Severity
     action: Action
     patterns: tuple[str, ...]
+    # Words too common to be a failure on their own ("timeout" in a flag, a test name, a commit message):
+    # they name the code of a line that is already an error by its level or shape, and nothing else.
+    keywords: tuple[str, ...] = ()
 
     @property
     def priority(self) -> Priority:
@@ -234,6 +237,7 @@ R5 = AlertCode(
         r"requires authentication",
         r"\binvalid_grant\b",
     ),
+    keywords=(r"\b401\b", r"\bforbidden\b", r"\bauth(?:entication|orization)?\b"),
 )
 
 R4 = AlertCode(
@@ -254,6 +258,7 @@ R4 = AlertCode(
         r"\benospc\b",
         r"disk quota exceeded",
     ),
+    keywords=(r"permission denied",),
 )
 
 R2 = AlertCode(
@@ -263,8 +268,11 @@ R2 = AlertCode(
     severity=Severity.HIGH,
     action=Action.INVESTIGATE,
     patterns=(
-        r"\btime[ -]?outs?\b",
         r"\btimed out\b",
+        r"\btime-?out (?:error|exceeded|expired|reached|after|waiting|while|occurred|of \d|on \w|when)",
+        r"\b(?:request|connection|connect|read|write|operation|socket|i/o|gateway|handshake|idle|lock|query"
+        r"|network|http|rpc|upstream|server|client|proxy|dial|deadline) time-?out\b",
+        r":\s*time-?out\b",
         r"connection refused",
         r"\beconnrefused\b",
         r"context deadline exceeded",
@@ -280,6 +288,13 @@ R2 = AlertCode(
         r"\boomkilled\b",
         r"out of memory",
         r"\b(?:crashloopbackoff|imagepullbackoff|errimagepull)\b",
+    ),
+    keywords=(
+        r"\btime[ -]?outs?\b",
+        r"\btime-?out(?:error|exception)\b",
+        r"\brefused\b",
+        r"\bunreachable\b",
+        r"\bunavailable\b",
     ),
 )
 

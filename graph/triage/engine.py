@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import accumulate
 
 from graph.triage.catalogue import (
@@ -29,12 +30,13 @@ from graph.triage.catalogue import (
 from graph.triage.classify import Verdict, classify
 from graph.triage.fingerprint import fingerprint, normalise, workload_family
 from graph.triage.levels import message_of
-from graph.triage.matcher import INVENTORY_TAG, Candidate, Matcher, best_matcher
+from graph.triage.matcher import INVENTORY_TAG, Matcher, best_matcher
 from graph.triage.models import Finding, LogLine, timestamp_of
 from tools.redact import redact
 from tools.timestamps import parse_rfc3339_ns
 
 MAX_TEXT_CHARS = 2000
+_TRACEBACK_MAX_LINES = 200  # frames between a traceback's header and its exception line
 _KUBECTL_PREFIX = re.compile(r"\[pod/([^/\]\s]+)/([^\]\s]+)\] ")
 _INVENTORY = re.compile("|".join(INVENTORY_TRIGGERS), re.IGNORECASE | re.ASCII)
 
@@ -125,7 +127,8 @@ class TriageEngine:
             line_no += data.count(b"\n", counted_to, candidate.start)
             counted_to = candidate.start
             raw = data[candidate.start : candidate.end].rstrip(b"\r").decode("utf-8", "replace")
-            self._decide(raw, candidate, self._origin_of_text(raw, line_no), result)
+            self._decide(raw, candidate.tags, partial(self._origin_of_text, raw, line_no), result)
+        result.findings = fold_traceback_headers(result.findings)
         return result
 
     def scan_lines(self, lines: Sequence[LogLine], *, first_line_no: int = 1) -> ScanResult:
@@ -141,16 +144,20 @@ class TriageEngine:
             if index in decided:  # a line with an embedded newline yields several candidates
                 continue
             decided.add(index)
-            line = lines[index]
-            origin = _Origin(
-                first_line_no + index,
-                line.timestamp_ns,
-                self.agents.from_labels(line.labels) or self.default_agent,
-                line.labels.get("pod"),
-                line.labels.get("container"),
+            self._decide(
+                lines[index].text,
+                candidate.tags,
+                partial(self._origin_of_line, lines[index], first_line_no + index),
+                result,
             )
-            self._decide(line.text, candidate, origin, result)
+        result.findings = fold_traceback_headers(result.findings)
         return result
+
+    def _origin_of_line(self, line: LogLine, line_no: int) -> _Origin:
+        agent = self.agents.from_labels(line.labels) or self.default_agent
+        return _Origin(
+            line_no, line.timestamp_ns, agent, line.labels.get("pod"), line.labels.get("container")
+        )
 
     def _origin_of_text(self, raw: str, line_no: int) -> _Origin:
         pod = container = None
@@ -161,11 +168,16 @@ class TriageEngine:
         agent = self.agents.from_pod(pod) if pod else self.default_agent
         return _Origin(line_no, parse_rfc3339_ns(rest), agent, pod, container)
 
-    def _decide(self, raw: str, candidate: Candidate, origin: _Origin, result: ScanResult) -> None:
-        tags = candidate.tags
+    def _decide(
+        self, raw: str, tags: frozenset[str] | None, origin_of: Callable[[], _Origin], result: ScanResult
+    ) -> None:
+        """Classify one candidate; where it came from is worked out only for the few that matter."""
         verdict = classify(raw, tags)
         reports_tools = INVENTORY_TAG in tags if tags is not None else _INVENTORY.search(raw)
-        if reports_tools or (verdict is not None and verdict.alert.code == "A10"):
+        if not reports_tools and verdict is None:
+            return
+        origin = origin_of()
+        if reports_tools or verdict.alert.code == "A10":
             result.inventory.append(InventoryLine(origin.line_no, origin.timestamp_ns, origin.agent, raw))
         if verdict is not None:
             result.findings.append(self._finding(raw, verdict, origin))
@@ -173,8 +185,8 @@ class TriageEngine:
     def _finding(self, raw: str, verdict: Verdict, origin: _Origin) -> Finding:
         alert = verdict.alert
         agent = origin.agent or (workload_family(origin.pod) if origin.pod else "")
-        key = "tool-inventory" if alert.code == "A10" else normalise(message_of(raw))
         text = redact(raw)
+        key = "tool-inventory" if alert.code == "A10" else normalise(message_of(text))
         return Finding(
             code=alert.code,
             name=alert.name,
@@ -192,6 +204,30 @@ class TriageEngine:
             matched=redact(verdict.matched)[:MAX_TEXT_CHARS],
             fingerprint=fingerprint(self.play_id, agent, alert.code, key),
         )
+
+
+def fold_traceback_headers(findings: list[Finding]) -> list[Finding]:
+    """Drop a Python `Traceback (most recent call last):` finding when its exception line follows it.
+
+    The exception line (`KeyError: 'model'`) says what failed; the header is the same for every
+    traceback, so alone it would give every traceback of an agent one fingerprint.
+    """
+    kept: list[Finding] = []
+    for finding in findings:
+        if kept and _closes_traceback(kept[-1], finding):
+            kept.pop()
+        kept.append(finding)
+    return kept
+
+
+def _closes_traceback(header: Finding, finding: Finding) -> bool:
+    return (
+        header.matched.lstrip().lower().startswith("traceback")
+        and header.agent == finding.agent
+        and header.line_no is not None
+        and finding.line_no is not None
+        and 0 < finding.line_no - header.line_no <= _TRACEBACK_MAX_LINES
+    )
 
 
 def mark_repeated_errors(findings: list[Finding]) -> list[Finding]:

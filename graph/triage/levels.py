@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 
+from graph.triage.guarded import GuardedPatterns
+
 
 class Level(IntEnum):
     TRACE = 0
@@ -53,9 +55,10 @@ _WRAPPER = re.compile(
 )
 
 _KLOG = re.compile(r"([IWEFD])\d{4} \d\d:\d\d:\d\d(?:\.\d+)?\s")
-_LOGFMT = re.compile(r"(?:^|\s)(?:level|lvl|severity)=[\"']?([A-Za-z]+)", re.ASCII)
-_JSON = re.compile(
-    r"\"(?:level|severity|lvl|levelname|log\.level|@l)\"\s*:\s*(?:\"([A-Za-z]+)\"|(\d+))", re.ASCII
+# Guarded: most lines have no `level=`/`"level"` key at all, and a substring test says so in nanoseconds.
+_LOGFMT = GuardedPatterns([r"(?:^|\s)(?:level|lvl|severity)=[\"']?([A-Za-z]+)"], re.ASCII)
+_JSON = GuardedPatterns(
+    [r"\"(?:level|severity|lvl|levelname|log\.level|@l)\"\s*:\s*(?:\"([A-Za-z]+)\"|(\d+))"], re.ASCII
 )
 _BRACKET = re.compile(r"\[([^\[\]\n]{1,120})\]")
 _LEADING_WORD = re.compile(r"([A-Za-z]+)(:|\s|$)", re.ASCII)
@@ -64,7 +67,8 @@ _UPPER_LEVEL_NEAR_START = re.compile(
     r"(?=[ \t:|\]]|$)",
     re.ASCII,
 )
-_HEAD = 160  # level markers live near the start; JSON/logfmt keys may come later, so those scan the line
+_HEAD = 160  # bracketed and leading level words sit at the start of a message
+_KEY_WINDOW = 1024  # logfmt/JSON loggers write the level key early; payloads after it are not read
 
 
 def message_of(line: str) -> str:
@@ -77,14 +81,19 @@ def message_of(line: str) -> str:
     return line[pos:] if pos else line
 
 
-def level_of(message: str) -> Level | None:
-    """The level `message` (already unwrapped by `message_of`) was logged at, or None if it shows none."""
+def level_of(message: str, lowered: str | None = None) -> Level | None:
+    """The level `message` (already unwrapped by `message_of`) was logged at, or None if it shows none.
+
+    `lowered` is `message.lower()` when the caller has it already.
+    """
     if klog := _KLOG.match(message):
         return _KLOG_LETTERS[klog.group(1)]
-    logfmt = _LOGFMT.search(message)
+    window = message[:_KEY_WINDOW]
+    lowered_window = (message.lower() if lowered is None else lowered)[:_KEY_WINDOW]
+    logfmt = _LOGFMT.search(window, lowered_window)
     if logfmt and (level := _WORDS.get(logfmt.group(1).lower())) is not None:
         return level
-    if json_level := _JSON.search(message):
+    if json_level := _JSON.search(window, lowered_window):
         word, number = json_level.groups()
         level = _WORDS.get(word.lower()) if word else _numeric_level(int(number))
         if level is not None:

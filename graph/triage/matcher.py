@@ -20,10 +20,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from re import _constants, _parser  # the stdlib's own regex parser, to find required literals
 from typing import Protocol
 
 from graph.triage.catalogue import CATALOGUE, ERROR_LEVEL_TRIGGERS, INVENTORY_TRIGGERS
+from graph.triage.guarded import useful_needles
 
 LEVEL_TAG = "level"
 INVENTORY_TAG = "inventory"
@@ -44,7 +44,7 @@ class Matcher(Protocol):
 
 def tagged_patterns() -> list[tuple[str, str]]:
     """Every (tag, pattern) the prefilter looks for, anchors relaxed."""
-    pairs = [(alert.code, pattern) for alert in CATALOGUE for pattern in alert.patterns]
+    pairs = [(alert.code, pattern) for alert in CATALOGUE for pattern in alert.patterns + alert.keywords]
     pairs += [(LEVEL_TAG, pattern) for pattern in ERROR_LEVEL_TRIGGERS]
     pairs += [(INVENTORY_TAG, pattern) for pattern in INVENTORY_TRIGGERS]
     return [(tag, _relax(pattern)) for tag, pattern in pairs]
@@ -55,6 +55,7 @@ def _relax(pattern: str) -> str:
 
 
 def _line_bounds(buffer: bytes, offset: int) -> tuple[int, int]:
+    """Start and end of the line holding byte `offset` (a newline belongs to the line it ends)."""
     start = buffer.rfind(b"\n", 0, offset) + 1
     end = buffer.find(b"\n", offset)
     return start, len(buffer) if end < 0 else end
@@ -80,15 +81,21 @@ class HyperscanMatcher:
     def candidates(self, buffer: bytes) -> list[Candidate]:
         lines: dict[int, tuple[int, set[str]]] = {}
         tags = self._tags
+        current_end = -1  # end of the line the last match fell in
+        current_tags: set[str] = set()
 
         def on_match(pattern_id: int, _from: int, to: int, _flags: int, _context: object) -> None:
-            start = buffer.rfind(b"\n", 0, to) + 1
+            nonlocal current_end, current_tags
+            if to <= current_end:
+                current_tags.add(tags[pattern_id])
+                return
+            # the line holding the match's last byte (which may be that line's own newline, via `\s`)
+            start, current_end = _line_bounds(buffer, to - 1)
             seen = lines.get(start)
-            if seen is None:
-                end = buffer.find(b"\n", to)
-                lines[start] = (len(buffer) if end < 0 else end, {tags[pattern_id]})
-            else:
-                seen[1].add(tags[pattern_id])
+            current_tags = seen[1] if seen else set()
+            if not seen:
+                lines[start] = (current_end, current_tags)
+            current_tags.add(tags[pattern_id])
 
         if buffer:
             self._db.scan(buffer, match_event_handler=on_match)
@@ -107,7 +114,7 @@ class _CombinedPatternMatcher:
         found: list[Candidate] = []
         pos = 0
         while (hit := self._search(buffer, pos)) is not None:
-            start, end = _line_bounds(buffer, hit.end())  # type: ignore[attr-defined]
+            start, end = _line_bounds(buffer, hit.end() - 1)  # type: ignore[attr-defined]
             found.append(Candidate(start, end, None))
             pos = end + 1
         return found
@@ -149,14 +156,12 @@ class ReMatcher:
     """
 
     name = "re"
-    _MIN_NEEDLE = 3
 
     def __init__(self) -> None:
         needles: set[bytes] = set()
         weak: list[str] = []
         for _tag, pattern in tagged_patterns():
-            literals = required_literals(pattern)
-            if literals and min(map(len, literals)) >= self._MIN_NEEDLE:
+            if literals := useful_needles(pattern, min_length=3):  # a shorter one is on every line
                 needles |= {literal.encode() for literal in literals}
             else:
                 weak.append(pattern)
@@ -173,44 +178,12 @@ class ReMatcher:
                 hits.add(pos)
                 pos = lowered.find(needle, pos + len(needle))
         if self._weak is not None:
-            hits.update(hit.end() for hit in self._weak.finditer(buffer))
+            hits.update(hit.end() - 1 for hit in self._weak.finditer(buffer))
         lines: dict[int, int] = {}
         for offset in hits:
             start, end = _line_bounds(buffer, offset)
             lines[start] = end
         return [Candidate(start, end, None) for start, end in sorted(lines.items())]
-
-
-def required_literals(pattern: str) -> set[str] | None:
-    """Lower-case literal strings one of which every match of `pattern` contains (None if none is known)."""
-    return _required_in(_parser.parse(pattern))
-
-
-def _required_in(sequence: _parser.SubPattern | list) -> set[str] | None:
-    best: set[str] | None = None
-    run: list[str] = []
-
-    def consider(candidate: set[str] | None) -> None:
-        nonlocal best
-        if candidate and (best is None or min(map(len, candidate)) > min(map(len, best))):
-            best = candidate
-
-    for op, argument in sequence:
-        if op is _constants.LITERAL:
-            run.append(chr(argument).lower())
-            continue
-        consider({"".join(run)} if run else None)
-        run = []
-        if op is _constants.SUBPATTERN:
-            consider(_required_in(argument[-1]))
-        elif op is _constants.BRANCH:
-            branches = [_required_in(branch) for branch in argument[1]]
-            if all(branches):
-                consider(set().union(*branches))  # type: ignore[arg-type]
-        elif op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT) and argument[0] >= 1:
-            consider(_required_in(argument[2]))
-    consider({"".join(run)} if run else None)
-    return best
 
 
 BACKENDS: dict[str, type[Matcher]] = {

@@ -11,16 +11,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from graph.triage.guarded import GuardedPatterns
+
+_FLAGS = re.IGNORECASE | re.ASCII
+
 
 @dataclass(frozen=True, slots=True)
 class NoiseRule:
     name: str
     why: str
-    pattern: re.Pattern[str]
+    patterns: tuple[str, ...]
+
+    def matches(self, message: str) -> bool:
+        return any(re.search(pattern, message, _FLAGS) for pattern in self.patterns)
 
 
-def _rule(name: str, why: str, pattern: str) -> NoiseRule:
-    return NoiseRule(name, why, re.compile(pattern, re.IGNORECASE | re.ASCII))
+def _rule(name: str, why: str, *patterns: str) -> NoiseRule:
+    return NoiseRule(name, why, patterns)
 
 
 NOISE_RULES: tuple[NoiseRule, ...] = (
@@ -32,7 +39,8 @@ NOISE_RULES: tuple[NoiseRule, ...] = (
     _rule(
         "zero-error-count",
         "a summary counting zero errors or failures",
-        r"\b(?:0|no|zero) (?:errors?|failures?|failed)\b(?! to)|\b(?:errors?|failures?|failed)\s*[:=]\s*0\b",
+        r"\b(?:0|no|zero) (?:errors?|failures?|failed)\b(?! to)",
+        r"\b(?:errors?|failures?|failed)\s*[:=]\s*0\b",
     ),
     _rule(
         "error-key-opens-object",
@@ -42,7 +50,10 @@ NOISE_RULES: tuple[NoiseRule, ...] = (
     _rule(
         "retry-chatter",
         "a transient failure that is being retried; the final failure is what counts (R3)",
-        r"\bwill retry\b|(?<!not )\bretrying\b|\bretryable error\b|\bretry(?:ing)? in \d",
+        r"\bwill retry\b",
+        r"(?<!not )\bretrying\b",
+        r"\bretryable error\b",
+        r"\bretry(?:ing)? in \d",
     ),
     _rule(
         "command-registration",
@@ -52,8 +63,13 @@ NOISE_RULES: tuple[NoiseRule, ...] = (
     _rule(
         "passing-test",
         "a passing test whose name contains a failure word (`rejects_unauthorized ... ok`)",
-        r"\.\.\.\s+ok\s*$|^\s*(?:\u2713|\u2714|\u221a|ok\s+\d+\s)|(?-i:\bPASS(?:ED)?\b)|^---\s+PASS:|^===\s+RUN\b"
-        r"|test result: ok\b",
+        r"\.\.\.\s+ok\s*$",
+        r"^\s*(?:\u2713|\u2714|\u221a)",
+        r"^\s*ok\s+\d+\s",
+        r"(?-i:\bPASS(?:ED)?\b)",
+        r"^---\s+PASS:",
+        r"^===\s+RUN\b",
+        r"test result: ok\b",
     ),
     _rule(
         "build-progress",
@@ -71,21 +87,22 @@ NOISE_RULES: tuple[NoiseRule, ...] = (
     _rule(
         "kilo-link-not-found",
         "the kilo mesh agent polling for an interface that is not up yet; it recovers by itself",
-        r"\"component\"\s*:\s*\"kilo\".*link not found|link not found.*\"component\"\s*:\s*\"kilo\"",
+        r"\"component\"\s*:\s*\"kilo\".*link not found",
+        r"link not found.*\"component\"\s*:\s*\"kilo\"",
     ),
 )
 
-_COMBINED = re.compile("|".join(f"(?:{rule.pattern.pattern})" for rule in NOISE_RULES), re.I | re.ASCII)
+_ALL_RULES = GuardedPatterns((pattern for rule in NOISE_RULES for pattern in rule.patterns), _FLAGS)
 
 
-def is_noise(message: str) -> bool:
+def is_noise(message: str, lowered: str | None = None) -> bool:
     """True when `message` (unwrapped) is a known benign shape, whatever level it was logged at."""
-    return _COMBINED.search(message) is not None
+    return _ALL_RULES.search(message, message.lower() if lowered is None else lowered) is not None
 
 
 def noise_rule_for(message: str) -> NoiseRule | None:
     """The first rule that lets `message` through, for explanations and tests."""
     for rule in NOISE_RULES:
-        if rule.pattern.search(message):
+        if rule.matches(message):
             return rule
     return None
