@@ -90,6 +90,7 @@ def _scan(args: argparse.Namespace) -> int:
     if session is not None:
         reports = preflight.check(config, result.inventory, spans, complete=True)
         found += preflight.findings(engine.play_id, reports)
+        found.sort(key=lambda f: (f.line_no is None, f.line_no or 0))
     _print(found, result.lines_scanned, args.format, sys.stdout)
     return 1 if args.fail_on and _any_at_least(found, Severity(args.fail_on)) else 0
 

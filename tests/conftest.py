@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from graph.triage.matcher import BACKENDS, Matcher
+
+# compiled matcher databases go to a throwaway folder, not the user's ~/.cache
+os.environ.setdefault("HEALER_CACHE_DIR", tempfile.mkdtemp(prefix="healer-test-cache-"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

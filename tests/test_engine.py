@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.logs import generate
+from graph.triage.classify import classify
 from graph.triage.engine import AgentNames, TriageEngine, mark_repeated_errors
 from graph.triage.matcher import BACKENDS, Matcher
 from graph.triage.models import Finding, LogLine
@@ -168,3 +169,50 @@ def test_generated_log_findings_are_exactly_the_planted_events(tmp_path: Path) -
     log = generate(tmp_path / "planted.log", size_mb=1, seed=5)
     findings = TriageEngine().scan_text(log.path.read_bytes()).findings
     assert len(findings) == log.planted_findings
+
+
+def test_matcher_candidates_cover_every_line_classify_flags(mixed_log: bytes, matcher: Matcher) -> None:
+    """The prefilter may let noise through, but must never hide a line that `classify` calls a failure."""
+
+    lines = mixed_log.decode().split("\n")
+    flagged = {number for number, line in enumerate(lines, 1) if classify(line) is not None}
+    starts = {candidate.start for candidate in matcher.candidates(mixed_log)}
+    offsets, position = {}, 0
+    for number, line in enumerate(lines, 1):
+        offsets[number] = position
+        position += len(line.encode()) + 1
+    assert flagged and all(offsets[number] in starts for number in flagged)
+
+
+def test_candidates_cover_every_flagged_line_of_the_test_examples(matcher: Matcher) -> None:
+    from tests.test_catalogue import DETECTS, NOT_FINDINGS
+    from tests.test_corpus import _cases
+    from tests.test_levels_noise import LEVELS, NOISE_EXAMPLES
+
+    lines = [line for examples in DETECTS.values() for line in examples] + NOT_FINDINGS
+    lines += [line for line, _ in LEVELS] + [line for group in NOISE_EXAMPLES.values() for line in group]
+    lines += [c["line"] for c in _cases() if "line" in c] + [
+        ln for c in _cases() for ln in c.get("lines", [])
+    ]
+    lines = [line for line in lines if "\n" not in line]
+    flagged = [line for line in lines if classify(line) is not None]
+    for line in flagged:
+        assert matcher.candidates(line.encode()), line
+    assert len(flagged) > 100
+
+
+def test_hyperscan_database_is_cached_and_a_broken_cache_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEALER_CACHE_DIR", str(tmp_path))
+    BACKENDS["hyperscan"]()
+    [cached] = tmp_path.glob("triage-*.hsdb")
+    assert cached.stat().st_size > 1000
+    cached.write_bytes(b"not a database")
+    matcher = BACKENDS["hyperscan"]()
+    assert [c.tags for c in matcher.candidates(b"ok\n[ERROR] connection refused\n")] == [
+        frozenset({"R2", "level"})
+    ]
+    assert cached.stat().st_size > 1000
+    monkeypatch.setenv("HEALER_CACHE_DIR", "/proc/no-such-place")  # unwritable: compiles, and still works
+    assert BACKENDS["hyperscan"]().candidates(b"[ERROR] x\n")

@@ -322,15 +322,18 @@ CODES: dict[str, AlertCode] = {code.code: code for code in CATALOGUE}
 # An `ERR` seen this many times (same fingerprint) is "repeated" and raised from medium to high.
 ERR_REPEAT_THRESHOLD = 2
 
-# Words that mark a line as a possible error-level line; the matcher uses them to pick candidate lines,
-# and `levels.py` then decides what level the line really is.
+# Where `levels.py` can find an error or fatal level marker. The matcher uses these to pick candidate lines,
+# so they must cover every way `level_of` can answer ERROR or FATAL (tests/test_engine.py checks it on a
+# generated log); `levels.py` then decides. `(?-i:…)` marks what only counts in capitals: a bare word such
+# as "error" in prose is not a level.
+_ERROR_WORDS = "error|err|eror|severe|fatal|ftl|critical|crit|panic|emerg|emergency|alert"
 ERROR_LEVEL_TRIGGERS: tuple[str, ...] = (
-    r"error\b",
-    r"exception\b",
-    r"\b(?:err|fatal|crit|critical|panic|emerg|alert|severe|ftl)\b",
-    r"(?:^|\s)e\d{4} \d\d:\d\d:\d\d",
-    r"\"(?:level|severity|lvl)\"\s*:\s*(?:50|60)\b",
-    r"^\s*traceback \(most recent call last\)",
+    r"(?-i:[EF]\d{4} \d\d:\d\d:\d\d)",  # klog
+    rf"(?:level|lvl|severity)=[\"']?(?:{_ERROR_WORDS})\b",  # logfmt
+    rf"\"(?:level|severity|lvl|levelname|log\.level|@l)\"\s*:\s*(?:\"(?:{_ERROR_WORDS})\"|[5-9]\d|\d{{3}})",  # JSON
+    rf"\[\s*(?:{_ERROR_WORDS})\s*\]",  # [ERROR], [err]
+    rf"(?-i:\b(?:{_ERROR_WORDS.upper()})\b)",  # ERROR as a word: [WORKER … ERROR …], `ERROR: …`, ` ERROR `
+    rf"\b(?:{_ERROR_WORDS}):",  # `error: could not compile`, `Fatal: …`
 )
 
 # Lines the pre-flight check reads to learn which tools an agent really has (DESIGN §4.1).

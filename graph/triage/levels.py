@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 
-from graph.triage.guarded import GuardedPatterns
-
 
 class Level(IntEnum):
     TRACE = 0
@@ -55,11 +53,13 @@ _WRAPPER = re.compile(
 )
 
 _KLOG = re.compile(r"([IWEFD])\d{4} \d\d:\d\d:\d\d(?:\.\d+)?\s")
-# Guarded: most lines have no `level=`/`"level"` key at all, and a substring test says so in nanoseconds.
-_LOGFMT = GuardedPatterns([r"(?:^|\s)(?:level|lvl|severity)=[\"']?([A-Za-z]+)"], re.ASCII)
-_JSON = GuardedPatterns(
-    [r"\"(?:level|severity|lvl|levelname|log\.level|@l)\"\s*:\s*(?:\"([A-Za-z]+)\"|(\d+))"], re.ASCII
+_LOGFMT = re.compile(r"(?:^|\s)(?:level|lvl|severity)=[\"']?([A-Za-z]+)", re.ASCII)
+_JSON = re.compile(
+    r"\"(?:level|severity|lvl|levelname|log\.level|@l)\"\s*:\s*(?:\"([A-Za-z]+)\"|(\d+))", re.ASCII
 )
+# Every logfmt/JSON level key contains one of these; most lines have none, and a substring test says so
+# in nanoseconds where the regexes would scan the line.
+_KEY_NEEDLES = ("level", "lvl", "severity", '"@l"')
 _BRACKET = re.compile(r"\[([^\[\]\n]{1,120})\]")
 _LEADING_WORD = re.compile(r"([A-Za-z]+)(:|\s|$)", re.ASCII)
 _UPPER_LEVEL_NEAR_START = re.compile(
@@ -88,14 +88,9 @@ def level_of(message: str, lowered: str | None = None) -> Level | None:
     """
     if klog := _KLOG.match(message):
         return _KLOG_LETTERS[klog.group(1)]
-    window = message[:_KEY_WINDOW]
     lowered_window = (message.lower() if lowered is None else lowered)[:_KEY_WINDOW]
-    logfmt = _LOGFMT.search(window, lowered_window)
-    if logfmt and (level := _WORDS.get(logfmt.group(1).lower())) is not None:
-        return level
-    if json_level := _JSON.search(window, lowered_window):
-        word, number = json_level.groups()
-        level = _WORDS.get(word.lower()) if word else _numeric_level(int(number))
+    if any(needle in lowered_window for needle in _KEY_NEEDLES):
+        level = _keyed_level(message[:_KEY_WINDOW])
         if level is not None:
             return level
     head = message[:_HEAD]
@@ -103,6 +98,17 @@ def level_of(message: str, lowered: str | None = None) -> Level | None:
         if (level := _bracket_level(bracket.group(1))) is not None:
             return level
     return _leading_level(head)
+
+
+def _keyed_level(window: str) -> Level | None:
+    """The level of a logfmt `level=` or JSON `"level":` key in `window`."""
+    logfmt = _LOGFMT.search(window)
+    if logfmt and (level := _WORDS.get(logfmt.group(1).lower())) is not None:
+        return level
+    if json_level := _JSON.search(window):
+        word, number = json_level.groups()
+        return _WORDS.get(word.lower()) if word else _numeric_level(int(number))
+    return None
 
 
 def _numeric_level(number: int) -> Level:
