@@ -23,3 +23,18 @@ FAST_BACKENDS = ("hyperscan", "re2", "re")
 @pytest.fixture(scope="session", params=FAST_BACKENDS)
 def matcher(request: pytest.FixtureRequest) -> Matcher:
     return BACKENDS[request.param]()
+
+
+def live_url(variable: str) -> str:
+    """The URL of a live local service for a `live` test; skips without it, unless CI requires it."""
+    url = os.environ.get(variable)
+    if url:
+        return url
+    if os.environ.get("HEALER_REQUIRE_LIVE") == "1":
+        pytest.fail(f"{variable} is not set but HEALER_REQUIRE_LIVE=1: start the service (see .ci/run)")
+    pytest.skip(f"{variable} not set: start the local service to run live tests")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,0 +1,180 @@
+"""Recorded and scripted HTTP for tests of the outside-system clients.
+
+- `cassette(name)`: vcrpy over the top-level `cassettes/` folder. Replays by default, with every socket
+  blocked; `HEALER_RECORD=1` re-records against the live services (see cassettes/README.md). Secrets are
+  filtered from headers, query strings and bodies before anything is written; JSON bodies match whatever
+  their key order; the in-process FastAPI test client (`testserver`) is never intercepted.
+- `ScriptedServer`: a real HTTP server on 127.0.0.1 that answers a script of responses, for the failure
+  paths no live service produces on demand (429 with Retry-After, 5xx then success, malformed bodies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import vcr
+from vcr.request import Request as VcrRequest
+
+from tools.redact import redact
+
+REPO = Path(__file__).resolve().parents[1]
+CASSETTES = REPO / "cassettes"
+RECORDING = os.environ.get("HEALER_RECORD") == "1"
+
+_SECRET_HEADERS = ("authorization", "cookie", "set-cookie", "x-api-key", "api-key", "openai-organization")
+_SECRET_QUERY = ("access_token", "token", "api_key", "key", "sig")
+
+
+def _json_or_none(body: bytes | str | None) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, TypeError):
+        return None
+
+
+def _json_body_matcher(first: VcrRequest, second: VcrRequest) -> None:
+    left, right = _json_or_none(first.body), _json_or_none(second.body)
+    if left is not None or right is not None:
+        assert left == right, "JSON bodies differ"
+    else:
+        assert (first.body or b"") == (second.body or b""), "bodies differ"
+
+
+def _redact_body(body: Any) -> Any:
+    if isinstance(body, bytes):
+        return redact(body.decode("utf-8", "replace")).encode() if body else body
+    if isinstance(body, str):
+        return redact(body)
+    return body
+
+
+def _scrub_request(request: VcrRequest) -> VcrRequest:
+    request.body = _redact_body(request.body)
+    return request
+
+
+def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+    headers = response.get("headers", {})
+    for name in list(headers):
+        if name.lower() in _SECRET_HEADERS:
+            headers[name] = ["[REDACTED]"]
+    body = response.get("body", {})
+    if "string" in body:
+        body["string"] = _redact_body(body["string"])
+    return response
+
+
+RECORDER = vcr.VCR(
+    cassette_library_dir=str(CASSETTES),
+    record_mode="all" if RECORDING else "none",
+    match_on=("method", "scheme", "host", "port", "path", "query", "json_body"),
+    filter_headers=[(name, "[REDACTED]") for name in _SECRET_HEADERS],
+    filter_query_parameters=[(name, "[REDACTED]") for name in _SECRET_QUERY],
+    before_record_request=_scrub_request,
+    before_record_response=_scrub_response,
+    decode_compressed_response=True,
+    ignore_hosts=("testserver",),
+)
+RECORDER.register_matcher("json_body", _json_body_matcher)
+
+
+@contextlib.contextmanager
+def no_network() -> Iterator[None]:
+    """Every outgoing connection fails: a replay that misses its cassette cannot reach a real service."""
+    real_connect = socket.socket.connect
+
+    def refuse(self: socket.socket, address: Any) -> None:
+        raise ConnectionRefusedError(f"network blocked during cassette replay: {address!r}")
+
+    socket.socket.connect = refuse  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        socket.socket.connect = real_connect  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def cassette(path: str) -> Iterator[Any]:
+    """Replay (or with HEALER_RECORD=1 record) `cassettes/<path>.yaml`."""
+    with RECORDER.use_cassette(f"{path}.yaml") as recorded:
+        if RECORDING:
+            yield recorded
+        else:
+            with no_network():
+                yield recorded
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes | str | dict[str, Any] | list[Any] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class ScriptedServer:
+    """Serves `replies` in order (the last one repeats) and keeps every request it saw."""
+
+    def __init__(self, replies: list[Reply]) -> None:
+        self.replies, self.seen = list(replies), []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # websocket clients refuse an HTTP/1.0 answer
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                server.seen.append(Seen(self.command, self.path, dict(self.headers), self.rfile.read(length)))
+                reply = server.replies.pop(0) if len(server.replies) > 1 else server.replies[0]
+                if reply.delay_s:
+                    threading.Event().wait(reply.delay_s)
+                body = reply.body
+                if isinstance(body, dict | list):
+                    body = json.dumps(body).encode()
+                    reply.headers.setdefault("Content-Type", "application/json")
+                elif isinstance(body, str):
+                    body = body.encode()
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+
+    def __enter__(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,34 @@
+"""Every recorded cassette is free of credentials and says how it was made."""
+
+from __future__ import annotations
+
+import re
+
+from tests.http_harness import CASSETTES
+from tools.redact import find_secrets
+
+# The shapes the repository's own pre-stop check looks for, plus what the redactor knows.
+CREDENTIAL = re.compile(
+    r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"
+    r"|AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY"
+)
+
+
+def test_cassettes_exist() -> None:
+    assert list(CASSETTES.rglob("*.yaml"))
+
+
+def test_no_cassette_holds_a_credential() -> None:
+    for path in CASSETTES.rglob("*.yaml"):
+        text = path.read_text()
+        assert not CREDENTIAL.search(text), path
+        assert find_secrets(text) == [], (path, find_secrets(text)[:3])
+        for line in text.splitlines():
+            if line.strip().lower().startswith(("authorization:", "- bearer", "- token ")):
+                raise AssertionError(f"{path}: unfiltered credential header")
+
+
+def test_every_cassette_folder_says_how_it_was_made() -> None:
+    readme = (CASSETTES / "README.md").read_text()
+    for folder in {path.parent for path in CASSETTES.rglob("*.yaml")}:
+        assert f"`{folder.relative_to(CASSETTES)}/`" in readme, folder

@@ -1,0 +1,412 @@
+"""Grafana Loki's HTTP API, read-only: range queries with pagination, labels, series, and the tail websocket.
+
+Written to real Loki's shapes (`../shared/reference/loki/`) and tolerant of the Loki-compatible servers
+Healer meets (qryn): timestamps as strings or numbers, errors as plain text or JSON, millisecond-truncated
+range bounds (pages are deduplicated at their edges, which is harmless against nanosecond-exact Loki).
+
+Errors a caller can act on: `LokiQueryError` (4xx: the query or the request is wrong; Loki's message is
+kept), `LokiUnavailable` (the server could not answer after the retries: 429, 5xx, timeouts, refused
+connections). Retries back off exponentially and honour `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+import httpx
+
+from tools.redact import redact
+from tools.timestamps import parse_timestamp_ns
+
+log = logging.getLogger(__name__)
+
+Direction = Literal["forward", "backward"]
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_MS = 1_000_000
+_OVERLAP = 3 * _MS  # how far around a page's edge entries are remembered, to skip them on the next page
+MAX_PAGE = 5000  # Loki's default max_entries_limit_per_query
+
+
+class LokiError(Exception):
+    """Base of the errors this client raises."""
+
+
+class LokiQueryError(LokiError):
+    """Loki refused the request (4xx): a bad query, a missing tenant, a limit exceeded."""
+
+    def __init__(self, status: int, message: str, query: str | None = None) -> None:
+        self.status, self.message, self.query = status, message, query
+        where = f" for query {query!r}" if query else ""
+        super().__init__(f"Loki answered {status}{where}: {message}")
+
+
+class LokiUnavailable(LokiError):
+    """Loki could not be reached or kept failing after every retry."""
+
+
+class LokiProtocolError(LokiError):
+    """Loki answered with a body this client cannot read."""
+
+
+@dataclass(frozen=True, slots=True)
+class LokiConfig:
+    url: str
+    tenant: str | None = None  # sent as X-Scope-OrgID (multi-tenant Loki)
+    username: str | None = None  # basic auth (e.g. Grafana Cloud)
+    password: str | None = field(default=None, repr=False)
+    bearer_token: str | None = field(default=None, repr=False)
+    timeout_s: float = 15.0
+    max_retries: int = 4
+    backoff_s: float = 0.5
+    backoff_max_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class LokiEntry:
+    timestamp_ns: int
+    line: str
+    labels: Mapping[str, str]
+
+    def key(self) -> tuple[int, str, tuple[tuple[str, str], ...]]:
+        return self.timestamp_ns, self.line, tuple(sorted(self.labels.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedEntry:
+    """An entry the tail endpoint could not deliver (the client was too slow); it must be re-queried."""
+
+    timestamp_ns: int
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TailBatch:
+    entries: list[LokiEntry]
+    dropped: list[DroppedEntry]
+
+
+def escape_label_value(value: str) -> str:
+    """A label value inside a LogQL double-quoted string (`"` and `\\` escaped, newlines spelled out)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def selector(labels: Mapping[str, str]) -> str:
+    """An exact-match stream selector: `{namespace="cto", workflow_name="play-42"}`. Values are escaped and
+    matched with `=`, never spliced into a regex, so a play id can hold any character safely."""
+    if not labels:
+        raise ValueError("a Loki stream selector needs at least one label")
+    for name in labels:
+        if not name.replace("_", "a").isalnum() or name[0].isdigit():
+            raise ValueError(f"not a Loki label name: {name!r}")
+    return "{" + ", ".join(f'{name}="{escape_label_value(value)}"' for name, value in labels.items()) + "}"
+
+
+def entries_of(result: Any) -> list[LokiEntry]:
+    """The entries of a `streams` result (query_range data.result, or a tail message's `streams`)."""
+    if not isinstance(result, list):
+        raise LokiProtocolError("a streams result is not a list")
+    entries = []
+    for stream in result:
+        labels = stream.get("stream", {}) if isinstance(stream, dict) else None
+        values = stream.get("values", []) if isinstance(stream, dict) else None
+        if not isinstance(labels, dict) or not isinstance(values, list):
+            raise LokiProtocolError("a stream has no `stream` labels or no `values`")
+        for value in values:
+            if not isinstance(value, list) or len(value) < 2 or not isinstance(value[1], str):
+                raise LokiProtocolError(f"a stream value is not [timestamp, line]: {str(value)[:80]}")
+            try:
+                timestamp = parse_timestamp_ns(value[0])
+            except (ValueError, TypeError):
+                raise LokiProtocolError(f"unreadable timestamp {str(value[0])[:40]!r}") from None
+            entries.append(LokiEntry(timestamp, value[1], labels))
+    return entries
+
+
+class LokiClient:
+    """An async client for one Loki. Use as `async with LokiClient(config) as loki: …`."""
+
+    def __init__(
+        self,
+        config: LokiConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.config = config
+        self._sleep = sleep
+        auth = httpx.BasicAuth(config.username, config.password or "") if config.username else None
+        self._http = httpx.AsyncClient(
+            base_url=config.url.rstrip("/"),
+            headers=self._headers(),
+            auth=auth,
+            timeout=config.timeout_s,
+            transport=transport,
+        )
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "healer"}
+        if self.config.tenant:
+            headers["X-Scope-OrgID"] = self.config.tenant
+        if self.config.bearer_token:
+            headers["Authorization"] = f"Bearer {self.config.bearer_token}"
+        return headers
+
+    async def __aenter__(self) -> LokiClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def query_range(
+        self,
+        query: str,
+        start_ns: int,
+        end_ns: int,
+        *,
+        direction: Direction = "forward",
+        limit: int = 1000,
+    ) -> list[LokiEntry]:
+        """One page: at most `limit` entries in [start, end), oldest first for `forward`."""
+        params = {"query": query, "start": start_ns, "end": end_ns, "direction": direction, "limit": limit}
+        body = await self._get_json("/loki/api/v1/query_range", params, query=query)
+        data = body.get("data")
+        if not isinstance(data, dict) or data.get("resultType") != "streams":
+            kind = data.get("resultType") if isinstance(data, dict) else None
+            raise LokiProtocolError(f"expected a log query result (streams), got {kind!r}")
+        entries = entries_of(data.get("result"))
+        entries.sort(key=lambda e: e.timestamp_ns, reverse=direction == "backward")
+        return entries
+
+    async def query_range_all(
+        self,
+        query: str,
+        start_ns: int,
+        end_ns: int,
+        *,
+        direction: Direction = "forward",
+        page_size: int = 1000,
+        max_entries: int | None = None,
+    ) -> AsyncIterator[LokiEntry]:
+        """Every entry in [start, end), page by page, without gaps or duplicates.
+
+        A next page starts (or, going backward, ends) a little before the edge of the last one and skips
+        the entries it returned already. The overlap absorbs servers that truncate or round bounds to
+        milliseconds (qryn converts them through a float). A page that brings nothing new is asked again at
+        twice the size, up to `MAX_PAGE`; only past that are the rest of that instant's entries skipped,
+        with a warning.
+        """
+        returned, limit = 0, page_size
+        seen: set[tuple[int, str, tuple[tuple[str, str], ...]]] = set()
+        while start_ns < end_ns:
+            page = await self.query_range(query, start_ns, end_ns, direction=direction, limit=limit)
+            fresh = [e for e in page if e.key() not in seen]
+            for entry in fresh:
+                yield entry
+                returned += 1
+                if max_entries is not None and returned >= max_entries:
+                    return
+            if len(page) < limit:
+                return
+            edge = page[-1].timestamp_ns
+            if not fresh and limit < MAX_PAGE:
+                limit = min(limit * 2, MAX_PAGE)
+                continue
+            if not fresh:
+                log.warning("loki: over %d entries at one instant; the rest of it is skipped", limit)
+                start_ns, end_ns = (edge + _MS, end_ns) if direction == "forward" else (start_ns, edge - _MS)
+                continue
+            limit = page_size
+            seen = {k for k in seen | {e.key() for e in page} if abs(k[0] - edge) <= _OVERLAP}
+            edge_ms = edge - edge % _MS
+            start_ns, end_ns = (edge_ms, end_ns) if direction == "forward" else (start_ns, edge_ms + 2 * _MS)
+
+    async def labels(self, start_ns: int | None = None, end_ns: int | None = None) -> list[str]:
+        return self._strings(await self._get_json("/loki/api/v1/labels", _bounds(start_ns, end_ns)))
+
+    async def label_values(
+        self, name: str, start_ns: int | None = None, end_ns: int | None = None
+    ) -> list[str]:
+        path = f"/loki/api/v1/label/{httpx.URL(name).path}/values"
+        return self._strings(await self._get_json(path, _bounds(start_ns, end_ns)))
+
+    async def series(
+        self, match: Sequence[str], start_ns: int | None = None, end_ns: int | None = None
+    ) -> list[dict[str, str]]:
+        params: list[tuple[str, Any]] = [("match[]", m) for m in match] + list(
+            _bounds(start_ns, end_ns).items()
+        )
+        body = await self._get_json("/loki/api/v1/series", params)
+        data = body.get("data")
+        if not isinstance(data, list) or not all(isinstance(s, dict) for s in data):
+            raise LokiProtocolError("series `data` is not a list of label sets")
+        return data
+
+    async def tail(
+        self,
+        query: str,
+        *,
+        start_ns: int | None = None,
+        delay_for_s: int = 0,
+        limit: int = 100,
+        max_reconnects: int = 5,
+    ) -> AsyncIterator[TailBatch]:
+        """Live entries from the `/loki/api/v1/tail` websocket, for as long as the caller iterates.
+
+        A dropped connection is reopened from the last timestamp received (entries already delivered at that
+        instant are not delivered twice); after `max_reconnects` failures in a row, `LokiUnavailable`.
+        Entries the server dropped are reported in `TailBatch.dropped`, to be fetched with `query_range`.
+        """
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
+        cursor, failures = start_ns, 0
+        seen_at_cursor: set[tuple[int, str, tuple[tuple[str, str], ...]]] = set()
+        while True:
+            try:
+                async with connect(
+                    self._tail_url(query, cursor, delay_for_s, limit),
+                    additional_headers=self._ws_headers(),
+                    open_timeout=self.config.timeout_s,
+                ) as socket:
+                    failures = 0
+                    async for message in socket:
+                        batch = _tail_batch(message)
+                        fresh = [e for e in batch.entries if e.key() not in seen_at_cursor]
+                        if fresh:
+                            cursor = max(e.timestamp_ns for e in fresh)
+                            seen_at_cursor = {e.key() for e in fresh if e.timestamp_ns == cursor} | {
+                                k for k in seen_at_cursor if k[0] == cursor
+                            }
+                        if fresh or batch.dropped:
+                            yield TailBatch(fresh, batch.dropped)
+            except InvalidStatus as error:
+                status = error.response.status_code
+                if status < 500 and status != 429:
+                    raise LokiQueryError(status, _message(error.response.body or b""), query) from None
+                failures += 1
+            except (ConnectionClosed, OSError, TimeoutError, WebSocketException) as error:
+                failures += 1
+                log.warning(
+                    "loki tail: connection lost (%s); reconnecting from %s", type(error).__name__, cursor
+                )
+            if failures > max_reconnects:
+                raise LokiUnavailable(f"Loki tail failed {failures} times in a row")
+            await self._sleep(self._backoff(failures))
+
+    def _tail_url(self, query: str, start_ns: int | None, delay_for_s: int, limit: int) -> str:
+        params: dict[str, Any] = {"query": query, "limit": limit, "delay_for": delay_for_s}
+        if start_ns is not None:
+            params["start"] = start_ns
+        base = (
+            str(self._http.base_url)
+            .rstrip("/")
+            .replace("http://", "ws://", 1)
+            .replace("https://", "wss://", 1)
+        )
+        return f"{base}/loki/api/v1/tail?{urlencode(params)}"
+
+    def _ws_headers(self) -> dict[str, str]:
+        headers = self._headers()
+        if self.config.username:
+            basic = httpx.BasicAuth(self.config.username, self.config.password or "")
+            request = next(basic.auth_flow(httpx.Request("GET", "http://loki")))
+            headers["Authorization"] = request.headers["Authorization"]
+        return headers
+
+    @staticmethod
+    def _strings(body: dict[str, Any]) -> list[str]:
+        data = body.get("data", [])
+        if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+            raise LokiProtocolError("`data` is not a list of strings")
+        return data
+
+    async def _get_json(self, path: str, params: Any, *, query: str | None = None) -> dict[str, Any]:
+        response = await self._get(path, params, query)
+        try:
+            body = response.json()
+        except ValueError:
+            raise LokiProtocolError(
+                f"{path} answered {response.status_code} with a body that is not JSON"
+            ) from None
+        if not isinstance(body, dict):
+            raise LokiProtocolError(f"{path} answered with JSON that is not an object")
+        if body.get("status") not in (None, "success"):
+            raise LokiQueryError(response.status_code, str(body.get("error") or body.get("status")), query)
+        return body
+
+    async def _get(self, path: str, params: Any, query: str | None) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._http.get(path, params=params)
+            except (httpx.TimeoutException, httpx.TransportError) as error:
+                if attempt > self.config.max_retries:
+                    raise LokiUnavailable(
+                        f"Loki at {self.config.url} unreachable: {redact(str(error))}"
+                    ) from None
+                await self._sleep(self._backoff(attempt))
+                continue
+            if response.status_code < 400:
+                return response
+            if response.status_code not in _RETRY_STATUSES:
+                raise LokiQueryError(response.status_code, _message(response.content), query)
+            if attempt > self.config.max_retries:
+                raise LokiUnavailable(
+                    f"Loki answered {response.status_code} {attempt} times: {_message(response.content)}"
+                )
+            await self._sleep(_retry_after(response) or self._backoff(attempt))
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.config.backoff_max_s, self.config.backoff_s * 2 ** (attempt - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def _bounds(start_ns: int | None, end_ns: int | None) -> dict[str, int]:
+    return {k: v for k, v in (("start", start_ns), ("end", end_ns)) if v is not None}
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    try:
+        return min(float(value), 300.0) if value else None
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def _message(body: bytes) -> str:
+    """Loki writes errors as plain text; qryn and gateways as JSON. Either way, one redacted line."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        text = str(parsed.get("message") or parsed.get("error") or text)
+    return redact(" ".join(text.split()))[:500] or "(no message)"
+
+
+def _tail_batch(message: str | bytes) -> TailBatch:
+    try:
+        body = json.loads(message)
+    except ValueError:
+        raise LokiProtocolError("a tail message is not JSON") from None
+    if not isinstance(body, dict):
+        raise LokiProtocolError("a tail message is not a JSON object")
+    dropped = []
+    for item in body.get("dropped_entries") or []:
+        try:
+            dropped.append(DroppedEntry(parse_timestamp_ns(item["timestamp"]), item.get("labels") or {}))
+        except (KeyError, TypeError, ValueError):
+            raise LokiProtocolError(f"unreadable dropped entry: {str(item)[:80]}") from None
+    return TailBatch(entries_of(body.get("streams") or []), dropped)
