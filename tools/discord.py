@@ -1,0 +1,175 @@
+"""Discord webhook alerts (DESIGN §7): one embed per alert, rate limits honoured, secrets never sent.
+
+The client sends what it is given; which findings deserve a page (P0/P1) is the notify node's decision,
+helped by `deserves_alert`. Without a webhook URL, or with `enabled=False`, nothing is sent and the
+result says so: a play without Discord still runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from tools.redact import redact
+
+log = logging.getLogger(__name__)
+
+COLOURS = {"critical": 0xE74C3C, "high": 0xF39C12, "warning": 0xF39C12}
+INFO_COLOUR = 0x3498DB
+ALERT_PRIORITIES = frozenset({"P0", "P1"})
+# Discord's embed limits
+_TITLE, _DESCRIPTION, _FIELD = 256, 4096, 1024
+
+
+class DiscordError(Exception):
+    """Discord refused the webhook call (4xx): an unknown webhook, a malformed embed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status, self.message = status, message
+        super().__init__(f"Discord answered {status}: {message}")
+
+
+class DiscordUnavailable(Exception):
+    """Discord could not be reached or kept failing after every retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordConfig:
+    webhook_url: str | None = field(default=None, repr=False)  # the URL holds the webhook's token
+    enabled: bool = True
+    username: str = "Healer"
+    timeout_s: float = 10.0
+    max_retries: int = 3
+    backoff_s: float = 1.0
+
+
+class Alert(BaseModel):
+    code: str
+    severity: str
+    priority: str
+    play_id: str
+    agent: str | None = None
+    summary: str
+    issue_url: str | None = None
+
+
+class Delivery(StrEnum):
+    SENT = "sent"
+    DISABLED = "disabled"
+
+
+def deserves_alert(priority: str) -> bool:
+    return priority.upper() in ALERT_PRIORITIES
+
+
+def embed(alert: Alert) -> dict[str, Any]:
+    """The embed of DESIGN §7: title `HEAL Alert: <code>`, colour by severity, play/agent/code/issue fields."""
+    fields = [
+        {"name": "Play", "value": _cut(alert.play_id, _FIELD), "inline": True},
+        {"name": "Agent", "value": _cut(alert.agent or "-", _FIELD), "inline": True},
+        {"name": "Code", "value": f"{alert.code} ({alert.severity}, {alert.priority})", "inline": True},
+    ]
+    if alert.issue_url:
+        fields.append({"name": "Issue", "value": _cut(alert.issue_url, _FIELD), "inline": False})
+    return {
+        "title": _cut(f"HEAL Alert: {alert.code}", _TITLE),
+        "description": _cut(redact(alert.summary), _DESCRIPTION),
+        "color": COLOURS.get(alert.severity.lower(), INFO_COLOUR),
+        "fields": fields,
+    }
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+class DiscordNotifier:
+    def __init__(
+        self,
+        config: DiscordConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.config = config
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(timeout=config.timeout_s, transport=transport)
+
+    async def __aenter__(self) -> DiscordNotifier:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self._http.aclose()
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.enabled and bool(self.config.webhook_url)
+
+    async def send(self, alert: Alert) -> Delivery:
+        if not self.enabled:
+            return Delivery.DISABLED
+        payload = {
+            "username": self.config.username,
+            "embeds": [embed(alert)],
+            "allowed_mentions": {"parse": []},
+        }
+        await self._post(payload)
+        return Delivery.SENT
+
+    async def _post(self, payload: dict[str, Any]) -> None:
+        assert self.config.webhook_url is not None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._http.post(
+                    self.config.webhook_url, params={"wait": "true"}, json=payload
+                )
+            except httpx.HTTPError as error:
+                if attempt > self.config.max_retries:
+                    raise DiscordUnavailable(f"Discord unreachable: {redact(str(error))}") from None
+                await self._sleep(self.config.backoff_s * attempt)
+                continue
+            if response.status_code < 300:
+                return
+            if response.status_code != 429 and response.status_code < 500:
+                raise DiscordError(response.status_code, _message(response))
+            if attempt > self.config.max_retries:
+                raise DiscordUnavailable(f"Discord answered {response.status_code} {attempt} times")
+            wait = _retry_after(response) if response.status_code == 429 else None
+            log.warning(
+                "discord: %s, retrying in %.1f s", response.status_code, wait or self.config.backoff_s
+            )
+            await self._sleep(wait if wait is not None else self.config.backoff_s * attempt)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Discord's 429 body says `retry_after` in seconds (a float); the header is the fallback."""
+    try:
+        body = response.json()
+        if isinstance(body, dict) and isinstance(body.get("retry_after"), int | float):
+            return min(float(body["retry_after"]), 300.0)
+    except ValueError:
+        pass
+    try:
+        return min(float(response.headers.get("retry-after", "")), 300.0)
+    except ValueError:
+        return None
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except (ValueError, json.JSONDecodeError):
+        return redact(response.text.strip())[:300] or "(no message)"
+    if isinstance(body, dict):
+        return redact(str(body.get("message") or body))[:300]
+    return redact(str(body))[:300]
