@@ -1,0 +1,367 @@
+"""A play's CodeRuns, pods, events and pod logs, read through the official `kubernetes` client.
+
+Healer only reads the cluster. Responses are read as JSON into the small typed models below (what the state
+rules of DESIGN §4.4 need), so a field the generated models do not know, or a CodeRun field added by a newer
+controller, never breaks a read. `ApiException`s become errors a caller can act on: `KubeNotFound`,
+`KubeForbidden`, `KubeUnavailable` (after retries of 429/5xx and connection failures).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from pydantic import BaseModel, Field
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from tools.redact import redact
+
+CODERUN_GROUP, CODERUN_VERSION, CODERUN_PLURAL = "agents.platform", "v1", "coderuns"
+EXCLUDE_LABEL = "healer.platform/exclude"
+_LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$")
+_RETRY_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
+_EPOCH = datetime.fromtimestamp(0, tz=UTC)
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Completed", "Cancelled"})
+
+
+class KubeError(Exception):
+    """Base of the errors this module raises."""
+
+
+class KubeNotFound(KubeError):
+    pass
+
+
+class KubeForbidden(KubeError):
+    pass
+
+
+class KubeUnavailable(KubeError):
+    pass
+
+
+class ContainerState(BaseModel):
+    name: str
+    ready: bool = False
+    restart_count: int = 0
+    state: Literal["running", "waiting", "terminated", "unknown"] = "unknown"
+    reason: str | None = None
+    message: str | None = None
+    exit_code: int | None = None
+    last_reason: str | None = None  # why the previous instance ended (OOMKilled, Error, …)
+    last_exit_code: int | None = None
+
+
+class PodState(BaseModel):
+    name: str
+    namespace: str
+    phase: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    job_name: str | None = None
+    node: str | None = None
+    started_at: datetime | None = None
+    conditions: dict[str, bool] = Field(default_factory=dict)
+    containers: list[ContainerState] = Field(default_factory=list)
+
+    @property
+    def excluded(self) -> bool:
+        return self.labels.get(EXCLUDE_LABEL) == "true"
+
+
+class PodEvent(BaseModel):
+    type: str
+    reason: str
+    message: str
+    count: int = 1
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    object_kind: str
+    object_name: str
+    component: str | None = None
+
+
+class CodeRunState(BaseModel):
+    name: str
+    namespace: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    run_type: str | None = None
+    task_id: int | None = None
+    github_app: str | None = None
+    service: str | None = None
+    phase: str | None = None
+    message: str | None = None
+    job_name: str | None = None
+    pod_name: str | None = None
+    work_completed: bool | None = None
+    created_at: datetime | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in TERMINAL_PHASES
+
+    @property
+    def excluded(self) -> bool:
+        return self.labels.get(EXCLUDE_LABEL) == "true" or self.run_type == "remediate"
+
+
+def label_selector(labels: dict[str, str]) -> str:
+    """An equality label selector; values are checked against Kubernetes' label syntax, never interpolated
+    into anything looser."""
+    for value in labels.values():
+        if not _LABEL_VALUE.match(value):
+            raise ValueError(f"not a valid Kubernetes label value: {value!r}")
+    return ",".join(f"{name}={value}" for name, value in labels.items())
+
+
+def api_client_from_environment(kubeconfig: str | None = None, context: str | None = None) -> k8s.ApiClient:
+    """In a pod, the service account; elsewhere the kubeconfig (`KUBECONFIG` or `~/.kube/config`)."""
+    configuration = k8s.Configuration()
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and kubeconfig is None:
+        k8s_config.load_incluster_config(client_configuration=configuration)
+    else:
+        k8s_config.load_kube_config(
+            config_file=kubeconfig, context=context, client_configuration=configuration
+        )
+    return api_client(configuration)
+
+
+def api_client(configuration: k8s.Configuration) -> k8s.ApiClient:
+    """An ApiClient whose transport does not retry on its own: `KubernetesTools` retries, with backoff and
+    `Retry-After`, so that one policy (and one clock, for tests) governs every call."""
+    configuration.retries = False
+    return k8s.ApiClient(configuration)
+
+
+class KubernetesTools:
+    def __init__(
+        self,
+        api_client: k8s.ApiClient,
+        namespace: str,
+        *,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+        timeout_s: float = 15.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.namespace = namespace
+        self._core = k8s.CoreV1Api(api_client)
+        self._custom = k8s.CustomObjectsApi(api_client)
+        self._max_retries, self._backoff_s, self._timeout_s, self._sleep = (
+            max_retries,
+            backoff_s,
+            timeout_s,
+            sleep,
+        )
+
+    def play_coderuns(self, play_id: str, *, play_label: str = "workflow-name") -> list[CodeRunState]:
+        """The play's CodeRuns (label `workflow-name=<play>` unless configured), Healer's own left out."""
+        body = self._json(
+            "list coderuns",
+            self._custom.list_namespaced_custom_object,
+            CODERUN_GROUP,
+            CODERUN_VERSION,
+            self.namespace,
+            CODERUN_PLURAL,
+            label_selector=label_selector({play_label: play_id}),
+        )
+        runs = [_coderun(item) for item in body.get("items", [])]
+        return [run for run in runs if not run.excluded]
+
+    def pods_of(self, coderun: CodeRunState) -> list[PodState]:
+        """The pods of a CodeRun's Job (newest first), Healer-excluded pods left out."""
+        if coderun.pod_name:
+            return [self.pod(coderun.pod_name)]
+        job = coderun.job_name or coderun.name
+        body = self._json(
+            "list pods",
+            self._core.list_namespaced_pod,
+            self.namespace,
+            label_selector=label_selector({"job-name": job}),
+        )
+        pods = [_pod(item) for item in body.get("items", [])]
+        pods.sort(key=lambda p: p.started_at or _EPOCH, reverse=True)
+        return [pod for pod in pods if not pod.excluded]
+
+    def play_pods(self, play_id: str, *, play_label: str = "workflow-name") -> dict[str, list[PodState]]:
+        """Every CodeRun of the play with its pods."""
+        return {run.name: self.pods_of(run) for run in self.play_coderuns(play_id, play_label=play_label)}
+
+    def pod(self, name: str) -> PodState:
+        return _pod(self._json(f"read pod {name}", self._core.read_namespaced_pod, name, self.namespace))
+
+    def pod_events(self, name: str) -> list[PodEvent]:
+        """Events about the pod, oldest first."""
+        body = self._json(
+            f"list events of pod {name}",
+            self._core.list_namespaced_event,
+            self.namespace,
+            field_selector=f"involvedObject.kind=Pod,involvedObject.name={name}",
+        )
+        events = [_event(item) for item in body.get("items", [])]
+        return sorted(events, key=lambda e: (e.first_seen or e.last_seen or _EPOCH, e.reason))
+
+    def pod_logs(
+        self,
+        name: str,
+        *,
+        container: str | None = None,
+        since_seconds: int | None = None,
+        tail_lines: int | None = None,
+        previous: bool = False,
+    ) -> str:
+        """The pod's log with RFC 3339 timestamps, the fallback when Loki has nothing for it."""
+        response = self._call(
+            f"read log of pod {name}",
+            self._core.read_namespaced_pod_log,
+            name,
+            self.namespace,
+            container=container,
+            since_seconds=since_seconds,
+            tail_lines=tail_lines,
+            previous=previous or None,  # only sent when asked for, as kubectl does
+            timestamps=True,
+        )
+        return response.data.decode("utf-8", "replace")
+
+    def _json(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        response = self._call(what, call, *args, **kwargs)
+        try:
+            body = json.loads(response.data)
+        except ValueError:
+            raise KubeError(f"{what}: the API server answered with a body that is not JSON") from None
+        if not isinstance(body, dict):
+            raise KubeError(f"{what}: the API server answered with JSON that is not an object")
+        return body
+
+    def _call(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                # raw urllib3 response: read as JSON here rather than through the generated models
+                return call(*args, _preload_content=False, _request_timeout=self._timeout_s, **kwargs)
+            except ApiException as error:
+                if error.status not in _RETRY_STATUSES or attempt > self._max_retries:
+                    raise _mapped(what, error) from None
+                self._sleep(_retry_after(error) or self._backoff_s * 2 ** (attempt - 1))
+            except Urllib3Error as error:
+                if attempt > self._max_retries:
+                    raise KubeUnavailable(
+                        f"{what}: the API server is unreachable: {redact(str(error))}"
+                    ) from None
+                self._sleep(self._backoff_s * 2 ** (attempt - 1))
+
+
+def _mapped(what: str, error: ApiException) -> KubeError:
+    message = _status_message(error)
+    if error.status == 404:
+        return KubeNotFound(f"{what}: {message}")
+    if error.status in (401, 403):
+        return KubeForbidden(
+            f"{what}: {message} (check Healer's RBAC: it needs get/list on pods, events, coderuns)"
+        )
+    if error.status in _RETRY_STATUSES:
+        return KubeUnavailable(f"{what}: the API server answered {error.status}: {message}")
+    return KubeError(f"{what}: the API server answered {error.status}: {message}")
+
+
+def _status_message(error: ApiException) -> str:
+    """Kubernetes errors are `Status` objects; their `message` is what a person needs."""
+    try:
+        body = json.loads(error.body or "")
+        if isinstance(body, dict) and body.get("message"):
+            return redact(str(body["message"]))
+    except (ValueError, TypeError):
+        pass
+    return redact(str(error.reason or error.status))
+
+
+def _retry_after(error: ApiException) -> float | None:
+    value = (error.headers or {}).get("Retry-After")
+    try:
+        return min(float(value), 60.0) if value else None
+    except ValueError:
+        return None
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _coderun(item: dict[str, Any]) -> CodeRunState:
+    metadata, spec, status = item.get("metadata", {}), item.get("spec", {}), item.get("status") or {}
+    return CodeRunState(
+        name=metadata.get("name", ""),
+        namespace=metadata.get("namespace", ""),
+        labels=metadata.get("labels") or {},
+        run_type=spec.get("runType"),
+        task_id=spec.get("taskId"),
+        github_app=spec.get("githubApp"),
+        service=spec.get("service"),
+        phase=status.get("phase"),
+        message=status.get("message"),
+        job_name=status.get("jobName"),
+        pod_name=status.get("podName"),
+        work_completed=status.get("workCompleted"),
+        created_at=_time(metadata.get("creationTimestamp")),
+    )
+
+
+def _container(status: dict[str, Any]) -> ContainerState:
+    state_name, state = next(iter((status.get("state") or {"unknown": {}}).items()))
+    last = next(iter((status.get("lastState") or {}).values()), {}) or {}
+    return ContainerState(
+        name=status.get("name", ""),
+        ready=bool(status.get("ready")),
+        restart_count=int(status.get("restartCount") or 0),
+        state=state_name if state_name in ("running", "waiting", "terminated") else "unknown",
+        reason=(state or {}).get("reason"),
+        message=redact((state or {}).get("message") or "") or None,
+        exit_code=(state or {}).get("exitCode"),
+        last_reason=last.get("reason"),
+        last_exit_code=last.get("exitCode"),
+    )
+
+
+def _pod(item: dict[str, Any]) -> PodState:
+    metadata, spec, status = item.get("metadata", {}), item.get("spec", {}), item.get("status") or {}
+    labels = metadata.get("labels") or {}
+    return PodState(
+        name=metadata.get("name", ""),
+        namespace=metadata.get("namespace", ""),
+        phase=status.get("phase", "Unknown"),
+        labels=labels,
+        job_name=labels.get("job-name") or labels.get("batch.kubernetes.io/job-name"),
+        node=spec.get("nodeName"),
+        started_at=_time(status.get("startTime")),
+        conditions={
+            c["type"]: c.get("status") == "True" for c in status.get("conditions") or [] if "type" in c
+        },
+        containers=[_container(c) for c in status.get("containerStatuses") or []],
+    )
+
+
+def _event(item: dict[str, Any]) -> PodEvent:
+    involved = item.get("involvedObject") or {}
+    source = item.get("source") or {}
+    return PodEvent(
+        type=item.get("type", ""),
+        reason=item.get("reason", ""),
+        message=redact(item.get("message") or ""),
+        count=int(item.get("count") or 1),
+        first_seen=_time(item.get("firstTimestamp") or item.get("eventTime")),
+        last_seen=_time(item.get("lastTimestamp") or item.get("eventTime")),
+        object_kind=involved.get("kind", ""),
+        object_name=involved.get("name", ""),
+        component=item.get("reportingComponent") or source.get("component"),
+    )
