@@ -22,8 +22,24 @@ from urllib.parse import urlencode
 
 import httpx
 
+from tools.loki_streams import LokiEntry, LokiError, LokiProtocolError, entries_of
 from tools.redact import redact
 from tools.timestamps import parse_timestamp_ns
+
+__all__ = [
+    "DroppedEntry",
+    "LokiClient",
+    "LokiConfig",
+    "LokiEntry",
+    "LokiError",
+    "LokiProtocolError",
+    "LokiQueryError",
+    "LokiUnavailable",
+    "TailBatch",
+    "entries_of",
+    "escape_label_value",
+    "selector",
+]
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +48,6 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MS = 1_000_000
 _OVERLAP = 3 * _MS  # how far around a page's edge entries are remembered, to skip them on the next page
 MAX_PAGE = 5000  # Loki's default max_entries_limit_per_query
-
-
-class LokiError(Exception):
-    """Base of the errors this client raises."""
 
 
 class LokiQueryError(LokiError):
@@ -51,10 +63,6 @@ class LokiUnavailable(LokiError):
     """Loki could not be reached or kept failing after every retry."""
 
 
-class LokiProtocolError(LokiError):
-    """Loki answered with a body this client cannot read."""
-
-
 @dataclass(frozen=True, slots=True)
 class LokiConfig:
     url: str
@@ -66,16 +74,6 @@ class LokiConfig:
     max_retries: int = 4
     backoff_s: float = 0.5
     backoff_max_s: float = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class LokiEntry:
-    timestamp_ns: int
-    line: str
-    labels: Mapping[str, str]
-
-    def key(self) -> tuple[int, str, tuple[tuple[str, str], ...]]:
-        return self.timestamp_ns, self.line, tuple(sorted(self.labels.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,27 +104,6 @@ def selector(labels: Mapping[str, str]) -> str:
         if not name.replace("_", "a").isalnum() or name[0].isdigit():
             raise ValueError(f"not a Loki label name: {name!r}")
     return "{" + ", ".join(f'{name}="{escape_label_value(value)}"' for name, value in labels.items()) + "}"
-
-
-def entries_of(result: Any) -> list[LokiEntry]:
-    """The entries of a `streams` result (query_range data.result, or a tail message's `streams`)."""
-    if not isinstance(result, list):
-        raise LokiProtocolError("a streams result is not a list")
-    entries = []
-    for stream in result:
-        labels = stream.get("stream", {}) if isinstance(stream, dict) else None
-        values = stream.get("values", []) if isinstance(stream, dict) else None
-        if not isinstance(labels, dict) or not isinstance(values, list):
-            raise LokiProtocolError("a stream has no `stream` labels or no `values`")
-        for value in values:
-            if not isinstance(value, list) or len(value) < 2 or not isinstance(value[1], str):
-                raise LokiProtocolError(f"a stream value is not [timestamp, line]: {str(value)[:80]}")
-            try:
-                timestamp = parse_timestamp_ns(value[0])
-            except (ValueError, TypeError):
-                raise LokiProtocolError(f"unreadable timestamp {str(value[0])[:40]!r}") from None
-            entries.append(LokiEntry(timestamp, value[1], labels))
-    return entries
 
 
 class LokiClient:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from graph.triage.models import LogLine
-from tools.timestamps import parse_timestamp_ns
+from tools.loki_streams import LokiProtocolError, entries_of
 
 
 class InputError(ValueError):
@@ -33,15 +33,11 @@ def loki_lines(document: bytes) -> list[LogLine]:
         body = json.loads(document)
     except (ValueError, RecursionError) as error:
         raise InputError(f"the input looks like a Loki response but is not valid JSON: {error}") from None
-    streams = _streams_of(body)
-    lines: list[LogLine] = []
-    for stream in streams:
-        labels = stream.get("stream") or stream.get("labels") or {}
-        if not isinstance(labels, dict):
-            raise InputError("a Loki stream's labels are not an object")
-        labels = {str(k): str(v) for k, v in labels.items()}
-        for entry in stream.get("values") or []:
-            lines.append(_entry(entry, labels))
+    try:
+        entries = entries_of(_streams_of(body))
+    except LokiProtocolError as error:
+        raise InputError(f"the Loki response is malformed: {error}") from None
+    lines = [LogLine(entry.line, entry.timestamp_ns, entry.labels) for entry in entries]
     lines.sort(key=lambda line: line.timestamp_ns or 0)
     return lines
 
@@ -64,13 +60,3 @@ def _streams_of(body: Any) -> list[dict[str, Any]]:
     if not isinstance(result, list) or not all(isinstance(s, dict) for s in result):
         raise InputError("the Loki response's `data.result` is not a list of streams")
     return result
-
-
-def _entry(entry: Any, labels: dict[str, str]) -> LogLine:
-    if not isinstance(entry, list) or len(entry) < 2 or not isinstance(entry[1], str):
-        raise InputError(f"a Loki entry is not [timestamp, line]: {str(entry)[:80]}")
-    try:
-        timestamp = parse_timestamp_ns(entry[0])
-    except (ValueError, TypeError):
-        raise InputError(f"a Loki entry has an unreadable timestamp: {str(entry[0])[:40]}") from None
-    return LogLine(entry[1], timestamp, labels)
