@@ -23,8 +23,11 @@ class Sleeps(list[float]):
 
 
 def tools(sleeps: Sleeps | None = None) -> KubernetesTools:
-    configuration = k8s.Configuration(host=kube_cassettes.HOST, api_key={"authorization": "test-token"})
-    configuration.api_key_prefix["authorization"] = "Bearer"
+    configuration = k8s.Configuration(
+        host=kube_cassettes.HOST,
+        api_key={"BearerToken": "test-token"},
+        api_key_prefix={"BearerToken": "Bearer"},
+    )
     return KubernetesTools(
         api_client(configuration), "cto", backoff_s=0.01, sleep=sleeps if sleeps is not None else Sleeps()
     )
@@ -110,3 +113,20 @@ def test_label_selector_refuses_what_is_not_a_label_value() -> None:
     assert label_selector({"workflow-name": "play-42"}) == "workflow-name=play-42"
     with pytest.raises(ValueError, match="not a valid Kubernetes label value"):
         label_selector({"workflow-name": "play-42,app!=x"})
+
+
+def test_kubeconfig_is_loaded_with_transport_retries_off(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tools.kubernetes import api_client_from_environment
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: play\n"
+        "clusters: [{name: c, cluster: {server: 'https://kube.test:6443'}}]\n"
+        "users: [{name: u, user: {token: test-token}}]\n"
+        "contexts: [{name: play, context: {cluster: c, user: u, namespace: cto}}]\n"
+    )
+    client = api_client_from_environment(str(kubeconfig))
+    assert client.configuration.host == "https://kube.test:6443"
+    assert client.configuration.retries is False
+    assert client.configuration.auth_settings()["BearerToken"]["value"] == "Bearer test-token"

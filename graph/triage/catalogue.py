@@ -345,8 +345,3 @@ INVENTORY_TRIGGERS: tuple[str, ...] = (
     r"mcp server (?:ready|started|initiali[sz]ed)",
     r"tools? (?:available|loaded)\s*:",
 )
-
-
-def code(name: str) -> AlertCode:
-    """The catalogue entry for `name` (e.g. "A10")."""
-    return CODES[name.upper()]
