@@ -115,6 +115,13 @@ def cassette(path: str) -> Iterator[Any]:
                 yield recorded
 
 
+class Sleeps(list[float]):
+    """Stands in for `asyncio.sleep` in a client under test: keeps the waits instead of waiting."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
 @dataclass
 class Reply:
     status: int = 200

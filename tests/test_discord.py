@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.http_harness import Reply, ScriptedServer
+from tests.http_harness import Reply, ScriptedServer, Sleeps
 from tools.discord import (
     Alert,
     Delivery,
@@ -30,11 +30,6 @@ ALERT = Alert(
     issue_url="https://github.com/5dlabs/cto-parallel-test/issues/7",
 )
 MESSAGE = {"id": "1", "type": 0, "content": "", "channel_id": "2", "embeds": []}
-
-
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def notifier(server: ScriptedServer, sleeps: Sleeps | None = None, **config: object) -> DiscordNotifier:

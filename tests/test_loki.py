@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from tests.conftest import SHARED
-from tests.http_harness import Reply, ScriptedServer
+from tests.http_harness import Reply, ScriptedServer, Sleeps
 from tools.loki import (
     LokiClient,
     LokiConfig,
@@ -25,11 +25,6 @@ T0 = 1_795_497_600_000_000_000
 STREAMS = json.loads((REFERENCE / "query_range_streams.json").read_text())
 
 pytestmark = pytest.mark.anyio
-
-
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def client(server: ScriptedServer, sleeps: Sleeps | None = None, **config: object) -> LokiClient:

@@ -19,6 +19,7 @@ import httpx
 from pydantic import BaseModel
 
 from tools.redact import redact
+from tools.retrying import GaveUp, send_with_retries
 
 log = logging.getLogger(__name__)
 
@@ -125,30 +126,33 @@ class DiscordNotifier:
         return Delivery.SENT
 
     async def _post(self, payload: dict[str, Any]) -> None:
-        assert self.config.webhook_url is not None
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = await self._http.post(
-                    self.config.webhook_url, params={"wait": "true"}, json=payload
+        url = self.config.webhook_url
+        assert url is not None
+
+        def delay_s(attempt: int, response: httpx.Response | None) -> float:
+            wait = _retry_after(response) if response is not None and response.status_code == 429 else None
+            if response is not None:
+                log.warning(
+                    "discord: %s, retrying in %.1f s", response.status_code, wait or self.config.backoff_s
                 )
-            except httpx.HTTPError as error:
-                if attempt > self.config.max_retries:
-                    raise DiscordUnavailable(f"Discord unreachable: {redact(str(error))}") from None
-                await self._sleep(self.config.backoff_s * attempt)
-                continue
-            if response.status_code < 300:
-                return
-            if response.status_code != 429 and response.status_code < 500:
-                raise DiscordError(response.status_code, _message(response))
-            if attempt > self.config.max_retries:
-                raise DiscordUnavailable(f"Discord answered {response.status_code} {attempt} times")
-            wait = _retry_after(response) if response.status_code == 429 else None
-            log.warning(
-                "discord: %s, retrying in %.1f s", response.status_code, wait or self.config.backoff_s
+            return wait if wait is not None else self.config.backoff_s * attempt
+
+        try:
+            response = await send_with_retries(
+                lambda: self._http.post(url, params={"wait": "true"}, json=payload),
+                max_retries=self.config.max_retries,
+                delay_s=delay_s,
+                sleep=self._sleep,
+                retryable=lambda status: status == 429 or status >= 500,
             )
-            await self._sleep(wait if wait is not None else self.config.backoff_s * attempt)
+        except GaveUp as gave_up:
+            if gave_up.response is None:
+                raise DiscordUnavailable(f"Discord unreachable: {redact(str(gave_up.error))}") from None
+            raise DiscordUnavailable(
+                f"Discord answered {gave_up.response.status_code} {gave_up.attempts} times"
+            ) from None
+        if response.status_code >= 300:
+            raise DiscordError(response.status_code, _message(response))
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -24,6 +24,7 @@ import httpx
 
 from tools.loki_streams import LokiEntry, LokiError, LokiProtocolError, entries_of
 from tools.redact import redact
+from tools.retrying import GaveUp, send_with_retries
 from tools.timestamps import parse_timestamp_ns
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Direction = Literal["forward", "backward"]
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MS = 1_000_000
 _OVERLAP = 3 * _MS  # how far around a page's edge entries are remembered, to skip them on the next page
 MAX_PAGE = 5000  # Loki's default max_entries_limit_per_query
@@ -322,27 +322,28 @@ class LokiClient:
         return body
 
     async def _get(self, path: str, params: Any, query: str | None) -> httpx.Response:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = await self._http.get(path, params=params)
-            except (httpx.TimeoutException, httpx.TransportError) as error:
-                if attempt > self.config.max_retries:
-                    raise LokiUnavailable(
-                        f"Loki at {self.config.url} unreachable: {redact(str(error))}"
-                    ) from None
-                await self._sleep(self._backoff(attempt))
-                continue
-            if response.status_code < 400:
-                return response
-            if response.status_code not in _RETRY_STATUSES:
-                raise LokiQueryError(response.status_code, _message(response.content), query)
-            if attempt > self.config.max_retries:
+        def delay_s(attempt: int, response: httpx.Response | None) -> float:
+            return (_retry_after(response) if response is not None else None) or self._backoff(attempt)
+
+        try:
+            response = await send_with_retries(
+                lambda: self._http.get(path, params=params),
+                max_retries=self.config.max_retries,
+                delay_s=delay_s,
+                sleep=self._sleep,
+            )
+        except GaveUp as gave_up:
+            if gave_up.response is None:
                 raise LokiUnavailable(
-                    f"Loki answered {response.status_code} {attempt} times: {_message(response.content)}"
-                )
-            await self._sleep(_retry_after(response) or self._backoff(attempt))
+                    f"Loki at {self.config.url} unreachable: {redact(str(gave_up.error))}"
+                ) from None
+            status, body = gave_up.response.status_code, gave_up.response.content
+            raise LokiUnavailable(
+                f"Loki answered {status} {gave_up.attempts} times: {_message(body)}"
+            ) from None
+        if response.status_code >= 400:
+            raise LokiQueryError(response.status_code, _message(response.content), query)
+        return response
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.config.backoff_max_s, self.config.backoff_s * 2 ** (attempt - 1))
