@@ -184,7 +184,6 @@ class TriageEngine:
 
     def _finding(self, raw: str, verdict: Verdict, origin: _Origin) -> Finding:
         alert = verdict.alert
-        agent = origin.agent or (workload_family(origin.pod) if origin.pod else "")
         text = redact(raw)
         key = "tool-inventory" if alert.code == "A10" else normalise(message_of(text))
         return Finding(
@@ -202,7 +201,7 @@ class TriageEngine:
             level=verdict.level.name.lower() if verdict.level is not None else None,
             text=text if len(text) <= MAX_TEXT_CHARS else text[: MAX_TEXT_CHARS - 1] + "\u2026",
             matched=redact(verdict.matched)[:MAX_TEXT_CHARS],
-            fingerprint=fingerprint(self.play_id, agent, alert.code, key),
+            fingerprint=fingerprint(self.play_id, origin.agent or "", alert.code, key),
         )
 
 
