@@ -67,3 +67,20 @@ def test_pod_status_tool_summarises_the_pod_from_the_cluster() -> None:
     assert "pod coderun-rex-t1-play-42-x7k2p: phase Running" in answer
     assert "waiting CrashLoopBackOff ready=False restarts=5, last ended Error (exit 1)" in answer
     assert "event Warning BackOff x23" in answer and "missing: [brave_search]" in answer
+
+
+def test_file_at_ref_tool_numbers_lines_and_reports_missing_files() -> None:
+    from tests import github_cassettes as gh
+    from tools.github import GitHubConfig, GitHubTools
+    from tools.llm_tools import file_at_ref_tool
+
+    github = GitHubTools(
+        GitHubConfig(token="test-token", write_spacing_s=None), gh.REPOSITORY, sleep=lambda _s: None
+    )
+    tool = file_at_ref_tool(github)
+    with cassette("github/code"):
+        answer = tool.invoke({"path": "README.md", "ref": "main"})
+    assert answer.startswith("    1  # Yoga Bo")
+    with cassette("github/errors"):
+        missing = tool.invoke({"path": "missing.txt", "ref": "main"})
+    assert missing == "GitHub read failed: read missing.txt at main: Not Found"

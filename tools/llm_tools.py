@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field
 
+from tools.github import GitHubError, GitHubTools
 from tools.kubernetes import KubeError, KubernetesTools
 from tools.loki import LokiClient, LokiEntry, LokiError, escape_label_value, selector
 from tools.redact import redact
@@ -118,4 +119,29 @@ def pod_status_tool(kube: KubernetesTools, *, token_budget: int = DEFAULT_TOKEN_
         name="pod_status",
         description="Look up a pod of this play: phase, container states, events and last log lines (read-only).",
         args_schema=PodLookup,
+    )
+
+
+class FileAtRef(BaseModel):
+    path: str = Field(description="a file path in the session's repository")
+    ref: str = Field(default="main", description="branch, tag or commit SHA")
+
+
+def file_at_ref_tool(github: GitHubTools, *, token_budget: int = DEFAULT_TOKEN_BUDGET) -> StructuredTool:
+    """`read_file`: a file of the session's repository at a ref, numbered so a fix can point at lines."""
+
+    def read_file(path: str, ref: str = "main") -> str:
+        try:
+            text = github.read_file(path, ref)
+        except GitHubError as error:
+            return f"GitHub read failed: {redact(str(error))}"
+        return bounded(
+            [f"{number:5d}  {line}" for number, line in enumerate(text.splitlines(), 1)], token_budget
+        )
+
+    return StructuredTool.from_function(
+        func=read_file,
+        name="read_file",
+        description="Read a file of the session's repository at a branch, tag or commit (read-only).",
+        args_schema=FileAtRef,
     )
