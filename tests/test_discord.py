@@ -127,3 +127,11 @@ async def test_an_unreachable_discord_is_reported_without_the_token() -> None:
         with pytest.raises(DiscordUnavailable) as raised:
             await discord.send(ALERT)
     assert "secret-token" not in str(raised.value)
+
+
+async def test_a_slow_discord_times_out_and_is_retried() -> None:
+    with ScriptedServer([Reply(200, MESSAGE, delay_s=1.0)]) as server:
+        async with notifier(server, timeout_s=0.2, max_retries=1) as discord:
+            with pytest.raises(DiscordUnavailable, match="unreachable"):
+                await discord.send(ALERT)
+    assert len(server.seen) == 2

@@ -9,9 +9,11 @@ from tests.http_harness import CASSETTES, cassette
 from tools.github import (
     GitHubAuthError,
     GitHubConfig,
+    GitHubError,
     GitHubNotFound,
     GitHubRateLimited,
     GitHubTools,
+    GitHubUnavailable,
     GitHubValidationError,
     marker,
 )
@@ -137,3 +139,26 @@ def test_a_github_app_installation_authenticates_without_a_token() -> None:
     auth = GitHubConfig(app_id=12345, app_private_key=pem, installation_id=678).auth()
     assert isinstance(auth, Auth.AppInstallationAuth) and auth.installation_id == 678
     assert pem not in repr(GitHubConfig(app_id=1, app_private_key=pem, installation_id=2))
+
+
+def test_a_slow_github_times_out_and_a_garbled_answer_is_an_error() -> None:
+    from tests.http_harness import Reply, ScriptedServer
+
+    with ScriptedServer([Reply(201, {"number": 1}, delay_s=2.0)]) as server:
+        github = GitHubTools(
+            GitHubConfig(token="t", base_url=server.url, timeout_s=1, max_retries=1, write_spacing_s=None),
+            "o/r",
+            sleep=Sleeps(),
+        )
+        with pytest.raises(GitHubUnavailable, match="unreachable"):
+            github.create_issue(**NEW_ISSUE, fingerprint=gh.FINGERPRINT)
+    assert len(server.seen) == 2
+    with ScriptedServer(
+        [Reply(502, "<html>bad gateway</html>"), Reply(200, "<html>not json</html>")]
+    ) as server:
+        github = GitHubTools(
+            GitHubConfig(token="t", base_url=server.url, write_spacing_s=None), "o/r", sleep=Sleeps()
+        )
+        with pytest.raises(GitHubError, match="cannot be read"):
+            github.read_file("README.md", "main")
+    assert len(server.seen) == 2  # the 502 was retried; the garbled 200 was not

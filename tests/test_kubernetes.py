@@ -8,6 +8,7 @@ from kubernetes import client as k8s
 from tests import kube_cassettes
 from tests.http_harness import CASSETTES, cassette
 from tools.kubernetes import (
+    KubeError,
     KubeForbidden,
     KubeNotFound,
     KubernetesTools,
@@ -130,3 +131,23 @@ def test_kubeconfig_is_loaded_with_transport_retries_off(tmp_path, monkeypatch) 
     assert client.configuration.host == "https://kube.test:6443"
     assert client.configuration.retries is False
     assert client.configuration.auth_settings()["BearerToken"]["value"] == "Bearer test-token"
+
+
+def test_a_slow_api_server_times_out_and_a_garbled_answer_is_an_error() -> None:
+    from tests.http_harness import Reply, ScriptedServer
+
+    with ScriptedServer([Reply(200, {"kind": "Pod"}, delay_s=1.0)]) as server:
+        kube = KubernetesTools(
+            api_client(k8s.Configuration(host=server.url)),
+            "cto",
+            max_retries=1,
+            timeout_s=0.2,
+            sleep=Sleeps(),
+        )
+        with pytest.raises(KubeUnavailable, match="unreachable"):
+            kube.pod("x")
+    assert len(server.seen) == 2
+    with ScriptedServer([Reply(200, "<html>proxy login</html>", {"Content-Type": "text/html"})]) as server:
+        kube = KubernetesTools(api_client(k8s.Configuration(host=server.url)), "cto", sleep=Sleeps())
+        with pytest.raises(KubeError, match="not JSON"):
+            kube.pod("x")

@@ -201,10 +201,14 @@ class GitHubTools:
     # --- code ---------------------------------------------------------------------------------------
 
     def read_file(self, path: str, ref: str) -> str:
-        content = self._call(f"read {path} at {ref}", self.repo.get_contents, path, ref=ref)
-        if isinstance(content, list):
+        def fetch() -> bytes | None:  # decoding inside the call: a garbled answer surfaces as GitHubError
+            content = self.repo.get_contents(path, ref=ref)
+            return None if isinstance(content, list) else content.decoded_content
+
+        data = self._call(f"read {path} at {ref}", fetch)
+        if data is None:
             raise GitHubError(f"{path} at {ref} is a directory, not a file")
-        return content.decoded_content.decode("utf-8", "replace")
+        return data.decode("utf-8", "replace")
 
     def commit_files(self, branch: str, base: str, changes: Mapping[str, str | None], message: str) -> str:
         """One commit on a new branch `branch` from `base`: each path gets its new text, or is deleted
@@ -278,6 +282,10 @@ class GitHubTools:
                         f"{what}: GitHub answered {error.status} {attempt} times", error.status
                     ) from None
                 self._sleep(wait if wait is not None else self.config.backoff_s * 2 ** (attempt - 1))
+            except (AssertionError, ValueError) as error:  # PyGithub checks answers with asserts and json()
+                raise GitHubError(
+                    f"{what}: GitHub answered with a body that cannot be read: {error}"
+                ) from None
             except RequestException as error:
                 if attempt > self.config.max_retries:
                     raise GitHubUnavailable(f"{what}: GitHub unreachable: {redact(str(error))}") from None
