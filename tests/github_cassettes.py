@@ -116,6 +116,8 @@ def cassettes() -> dict[str, list[dict[str, Any]]]:
             _reply("PATCH", f"{PATH}/issues/1", 200, _example("issues/update"), {"body": f"updated analysis\n\n<!-- healer:fingerprint={FINGERPRINT} -->\n"}),
             _reply("POST", f"{PATH}/issues/1/comments", 201, _example("issues/create-comment"), {"body": "Resolved: CI is green."}),
             _reply("PATCH", f"{PATH}/issues/1", 200, _example("issues/update"), {"state": "closed", "state_reason": "completed"}),
+            _reply("DELETE", f"{PATH}/issues/1/labels/needs-human", 200, labels),
+            _reply("DELETE", f"{PATH}/issues/1/labels/needs-human", 404, {**_error("Label does not exist"), "status": "404"}),
         ],
         "search": [
             _reply("GET", f"/search/issues?q={_search_query()}", 200, search),

@@ -53,6 +53,8 @@ def test_issue_lifecycle_files_labels_comments_updates_and_closes() -> None:
         comment_url = github.comment(issue.number, "Remediation attempt #1")
         github.update_issue(issue.number, body="updated analysis")
         closed = github.close_issue(issue.number, "Resolved: CI is green.")
+        github.remove_label(issue.number, "needs-human")
+        github.remove_label(issue.number, "needs-human")  # already gone: not an error
     assert issue.number == 1 and issue.url.endswith("/add-labels-to-issue/issues/1") and issue.state == "open"
     assert comment_url.startswith("https://github.com/")
     assert closed.number == 1347  # GitHub's documented example issue
