@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import yaml
+from tests.http_harness import interaction, render_cassettes, write_cassettes
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference" / "github"
@@ -49,23 +49,15 @@ def _example(operation: str, name: str = "default") -> Any:
 def _reply(
     method: str, path: str, status: int, body: Any, request: Any = None, headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    messages = {200: "OK", 201: "Created", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                422: "Unprocessable Entity", 429: "Too Many Requests", 502: "Bad Gateway"}  # fmt: skip
-    response_headers = {"Content-Type": ["application/json; charset=utf-8"]}
-    response_headers |= {k: [v] for k, v in (headers or {}).items()}
-    return {
-        "request": {
-            "body": None if request is None else json.dumps(request),
-            "headers": {},
-            "method": method,
-            "uri": f"{API}{path}",
-        },
-        "response": {
-            "body": {"string": json.dumps(body, indent=1)},
-            "headers": response_headers,
-            "status": {"code": status, "message": messages[status]},
-        },
-    }
+    return interaction(
+        method,
+        f"{API}{path}",
+        status,
+        json.dumps(body, indent=1),
+        content_type="application/json; charset=utf-8",
+        headers=headers,
+        request_body=None if request is None else json.dumps(request),
+    )
 
 
 def _error(message: str) -> dict[str, str]:
@@ -152,18 +144,8 @@ def cassettes() -> dict[str, list[dict[str, Any]]]:
 
 
 def rendered() -> dict[str, str]:
-    return {
-        name: yaml.safe_dump({"interactions": items, "version": 1}, sort_keys=False, allow_unicode=True)
-        for name, items in cassettes().items()
-    }
-
-
-def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    for name, text in rendered().items():
-        (OUT / f"{name}.yaml").write_text(text)
-        print(f"wrote {OUT / name}.yaml")
+    return render_cassettes(cassettes())
 
 
 if __name__ == "__main__":
-    main()
+    write_cassettes(OUT, rendered())

@@ -17,11 +17,13 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import vcr
+import yaml
 from vcr.request import Request as VcrRequest
 
 from tools.redact import redact
@@ -185,3 +187,39 @@ class ScriptedServer:
     def __exit__(self, *_exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def interaction(
+    method: str,
+    uri: str,
+    status: int,
+    body: str,
+    *,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+    request_body: str | None = None,
+) -> dict[str, Any]:
+    """One recorded exchange in vcrpy's cassette format, for cassettes assembled from reference data."""
+    response_headers = {"Content-Type": [content_type], **{k: [v] for k, v in (headers or {}).items()}}
+    return {
+        "request": {"body": request_body, "headers": {}, "method": method, "uri": uri},
+        "response": {
+            "body": {"string": body},
+            "headers": response_headers,
+            "status": {"code": status, "message": HTTPStatus(status).phrase},
+        },
+    }
+
+
+def render_cassettes(cassettes: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+    return {
+        name: yaml.safe_dump({"interactions": items, "version": 1}, sort_keys=False, allow_unicode=True)
+        for name, items in cassettes.items()
+    }
+
+
+def write_cassettes(folder: Path, rendered: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.items():
+        (folder / f"{name}.yaml").write_text(text)
+        print(f"wrote {folder / name}.yaml")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import yaml
+from tests.http_harness import interaction, render_cassettes, write_cassettes
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference" / "kubernetes"
@@ -92,25 +92,9 @@ def _interaction(
     path: str, query: dict[str, str], reply: dict[str, Any], headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
     uri = f"{HOST}{path}" + (f"?{urlencode(query)}" if query else "")
-    response_headers = {
-        "Content-Type": [reply["content_type"]],
-        **{k: [v] for k, v in (headers or {}).items()},
-    }
-    messages = {
-        200: "OK",
-        403: "Forbidden",
-        404: "Not Found",
-        429: "Too Many Requests",
-        503: "Service Unavailable",
-    }
-    return {
-        "request": {"body": None, "headers": {}, "method": "GET", "uri": uri},
-        "response": {
-            "body": {"string": reply["body"]},
-            "headers": response_headers,
-            "status": {"code": reply["status"], "message": messages[reply["status"]]},
-        },
-    }
+    return interaction(
+        "GET", uri, reply["status"], reply["body"], content_type=reply["content_type"], headers=headers
+    )
 
 
 def cassettes() -> dict[str, list[dict[str, Any]]]:
@@ -173,18 +157,8 @@ def cassettes() -> dict[str, list[dict[str, Any]]]:
 
 
 def rendered() -> dict[str, str]:
-    return {
-        name: yaml.safe_dump({"interactions": items, "version": 1}, sort_keys=False, allow_unicode=True)
-        for name, items in cassettes().items()
-    }
-
-
-def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    for name, text in rendered().items():
-        (OUT / f"{name}.yaml").write_text(text)
-        print(f"wrote {OUT / name}.yaml")
+    return render_cassettes(cassettes())
 
 
 if __name__ == "__main__":
-    main()
+    write_cassettes(OUT, rendered())
