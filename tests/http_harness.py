@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,86 +23,32 @@ from typing import Any
 
 import vcr
 import yaml
-from vcr.request import Request as VcrRequest
 
-from tools.redact import redact
+from tools.recording import (
+    SECRET_HEADERS,
+    SECRET_QUERY,
+    json_body_matcher,
+    no_network,
+    scrub_request,
+    scrub_response,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CASSETTES = REPO / "cassettes"
 RECORDING = os.environ.get("HEALER_RECORD") == "1"
 
-_SECRET_HEADERS = ("authorization", "cookie", "set-cookie", "x-api-key", "api-key", "openai-organization")
-_SECRET_QUERY = ("access_token", "token", "api_key", "key", "sig")
-
-
-def _json_or_none(body: bytes | str | None) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except (ValueError, TypeError):
-        return None
-
-
-def _json_body_matcher(first: VcrRequest, second: VcrRequest) -> None:
-    left, right = _json_or_none(first.body), _json_or_none(second.body)
-    if left is not None or right is not None:
-        assert left == right, "JSON bodies differ"
-    else:
-        assert (first.body or b"") == (second.body or b""), "bodies differ"
-
-
-def _redact_body(body: Any) -> Any:
-    if isinstance(body, bytes):
-        return redact(body.decode("utf-8", "replace")).encode() if body else body
-    if isinstance(body, str):
-        return redact(body)
-    return body
-
-
-def _scrub_request(request: VcrRequest) -> VcrRequest:
-    request.body = _redact_body(request.body)
-    return request
-
-
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    headers = response.get("headers", {})
-    for name in list(headers):
-        if name.lower() in _SECRET_HEADERS:
-            headers[name] = ["[REDACTED]"]
-    body = response.get("body", {})
-    if "string" in body:
-        body["string"] = _redact_body(body["string"])
-    return response
-
-
 RECORDER = vcr.VCR(
     cassette_library_dir=str(CASSETTES),
     record_mode="all" if RECORDING else "none",
     match_on=("method", "scheme", "host", "port", "path", "query", "json_body"),
-    filter_headers=[(name, "[REDACTED]") for name in _SECRET_HEADERS],
-    filter_query_parameters=[(name, "[REDACTED]") for name in _SECRET_QUERY],
-    before_record_request=_scrub_request,
-    before_record_response=_scrub_response,
+    filter_headers=[(name, "[REDACTED]") for name in SECRET_HEADERS],
+    filter_query_parameters=[(name, "[REDACTED]") for name in SECRET_QUERY],
+    before_record_request=scrub_request,
+    before_record_response=scrub_response,
     decode_compressed_response=True,
     ignore_hosts=("testserver",),
 )
-RECORDER.register_matcher("json_body", _json_body_matcher)
-
-
-@contextlib.contextmanager
-def no_network() -> Iterator[None]:
-    """Every outgoing connection fails: a replay that misses its cassette cannot reach a real service."""
-    real_connect = socket.socket.connect
-
-    def refuse(self: socket.socket, address: Any) -> None:
-        raise ConnectionRefusedError(f"network blocked during cassette replay: {address!r}")
-
-    socket.socket.connect = refuse  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        socket.socket.connect = real_connect  # type: ignore[method-assign]
+RECORDER.register_matcher("json_body", json_body_matcher)
 
 
 @contextlib.contextmanager

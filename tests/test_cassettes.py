@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+import yaml
+
 from tests.http_harness import CASSETTES
+from tools.recording import SECRET_HEADERS
 from tools.redact import find_secrets
 
 # The shapes the repository's own pre-stop check looks for, plus what the redactor knows.
@@ -24,11 +27,20 @@ def test_no_cassette_holds_a_credential() -> None:
         assert not CREDENTIAL.search(text), path
         assert find_secrets(text) == [], (path, find_secrets(text)[:3])
         for line in text.splitlines():
-            if line.strip().lower().startswith(("authorization:", "- bearer", "- token ")):
+            if line.strip().lower().startswith(("- bearer", "- token ", "- basic ")):
                 raise AssertionError(f"{path}: unfiltered credential header")
+        for item in (yaml.safe_load(text) or {}).get("interactions", []):
+            for name, values in item["request"]["headers"].items():
+                if name.lower() in SECRET_HEADERS:
+                    assert values == ["[REDACTED]"], (path, name)
 
 
 def test_every_cassette_folder_says_how_it_was_made() -> None:
     readme = (CASSETTES / "README.md").read_text()
     for folder in {path.parent for path in CASSETTES.rglob("*.yaml")}:
-        assert f"`{folder.relative_to(CASSETTES)}/`" in readme, folder
+        if folder.name == "http" and (folder.parent / "scenario.json").exists():  # a scenario: its own README
+            scenario = folder.parent
+            assert "how it was made" in (scenario / "README.md").read_text().lower(), scenario
+            assert f"`{scenario.name}/`" in readme, scenario
+        else:
+            assert f"`{folder.relative_to(CASSETTES)}/`" in readme, folder

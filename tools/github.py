@@ -27,6 +27,8 @@ from tools.redact import redact
 
 T = TypeVar("T")
 MARKER_PREFIX = "<!-- healer:fingerprint="
+NOTE_PREFIX = "<!-- healer:note="
+_LISTED_AT_MOST = 300  # issues or comments read when looking for a marker
 _TRANSIENT = frozenset({500, 502, 503, 504})
 
 
@@ -114,6 +116,12 @@ def marker(fingerprint: str) -> str:
     return f"{MARKER_PREFIX}{fingerprint} -->"
 
 
+def note_marker(key: str) -> str:
+    """Marks a comment so that posting it again (after a crash between the write and the checkpoint)
+    finds the first one instead of adding a second."""
+    return f"{NOTE_PREFIX}{key} -->"
+
+
 class GitHubTools:
     def __init__(
         self,
@@ -160,6 +168,19 @@ class GitHubTools:
                 return _issue_ref(issue)
         return None
 
+    def find_labelled_issue(self, fingerprint: str, labels: Sequence[str]) -> IssueRef | None:
+        """The issue with `labels` carrying the fingerprint's marker, open or closed. Unlike search, the
+        issue list is consistent at once: this is what makes filing idempotent."""
+
+        def scan() -> IssueRef | None:
+            issues = self.repo.get_issues(state="all", labels=list(labels), sort="created", direction="desc")
+            for issue in islice(issues, _LISTED_AT_MOST):
+                if issue.pull_request is None and marker(fingerprint) in (issue.body or ""):
+                    return _issue_ref(issue)
+            return None
+
+        return self._call("list issues", scan)
+
     def create_issue(self, title: str, body: str, labels: Sequence[str], fingerprint: str) -> IssueRef:
         text = redact(body) + f"\n\n{marker(fingerprint)}\n"
         issue = self._call(
@@ -179,9 +200,23 @@ class GitHubTools:
             self._call(f"update issue #{number}", issue.edit, **changes)
         return _issue_ref(issue)
 
-    def comment(self, number: int, body: str) -> str:
+    def comment(self, number: int, body: str, *, key: str | None = None) -> str:
+        """Comment on an issue; with `key`, at most once: an existing comment with that key is returned."""
         issue = self._call(f"read issue #{number}", self.repo.get_issue, number)
-        return self._call(f"comment on issue #{number}", issue.create_comment, redact(body)).html_url
+        if key is None:
+            return self._call(f"comment on issue #{number}", issue.create_comment, redact(body)).html_url
+        tag = note_marker(key)
+
+        def existing() -> str | None:
+            for comment in islice(issue.get_comments(), _LISTED_AT_MOST):
+                if tag in (comment.body or ""):
+                    return comment.html_url
+            return None
+
+        if found := self._call(f"read comments of issue #{number}", existing):
+            return found
+        text = f"{redact(body)}\n\n{tag}\n"
+        return self._call(f"comment on issue #{number}", issue.create_comment, text).html_url
 
     def add_labels(self, number: int, labels: Sequence[str]) -> None:
         issue = self._call(f"read issue #{number}", self.repo.get_issue, number)
@@ -192,10 +227,13 @@ class GitHubTools:
         with contextlib.suppress(GitHubNotFound):  # already gone: the desired state holds
             self._call(f"unlabel issue #{number}", issue.remove_from_labels, label)
 
-    def close_issue(self, number: int, comment: str) -> IssueRef:
+    def close_issue(
+        self, number: int, comment: str | None, reason: Literal["completed", "not_planned"] = "completed"
+    ) -> IssueRef:
         issue = self._call(f"read issue #{number}", self.repo.get_issue, number)
-        self._call(f"comment on issue #{number}", issue.create_comment, redact(comment))
-        self._call(f"close issue #{number}", issue.edit, state="closed", state_reason="completed")
+        if comment is not None:
+            self._call(f"comment on issue #{number}", issue.create_comment, redact(comment))
+        self._call(f"close issue #{number}", issue.edit, state="closed", state_reason=reason)
         return _issue_ref(issue)
 
     # --- code ---------------------------------------------------------------------------------------
@@ -230,6 +268,23 @@ class GitHubTools:
         self._call(f"create branch {branch}", self.repo.create_git_ref, f"refs/heads/{branch}", commit.sha)
         return commit.sha
 
+    def branch_head(self, branch: str) -> str | None:
+        """The SHA at the tip of `branch`, or None when it does not exist."""
+        try:
+            return self._call(f"read branch {branch}", self.repo.get_branch, branch).commit.sha
+        except GitHubNotFound:
+            return None
+
+    def find_pull(self, branch: str) -> PullRef | None:
+        """The pull request from `branch` of this repository, open or closed."""
+        owner = self.repository.split("/", 1)[0]
+
+        def first() -> PullRef | None:
+            pulls = self.repo.get_pulls(state="all", head=f"{owner}:{branch}")
+            return next((_pull_ref(p) for p in islice(pulls, 1)), None)
+
+        return self._call(f"list pull requests from {branch}", first)
+
     def open_draft_pull(self, branch: str, base: str, title: str, body: str) -> PullRef:
         pull = self._call(
             "open pull request",
@@ -240,13 +295,7 @@ class GitHubTools:
             body=redact(body),
             draft=True,
         )
-        return PullRef(
-            number=pull.number,
-            url=pull.html_url,
-            draft=pull.draft,
-            head=pull.head.ref,
-            head_sha=pull.head.sha,
-        )
+        return _pull_ref(pull)
 
     def ci_state(self, ref: str) -> CiState:
         """The CI verdict for a ref: failure if any status or check failed, pending while any runs."""
@@ -317,6 +366,12 @@ def _verdict(statuses: Any, checks: list[CheckRef]) -> Literal["pending", "succe
     if any(s == "pending" for s in states) or any(c.status != "completed" for c in checks):
         return "pending"
     return "success"
+
+
+def _pull_ref(pull: Any) -> PullRef:
+    return PullRef(
+        number=pull.number, url=pull.html_url, draft=pull.draft, head=pull.head.ref, head_sha=pull.head.sha
+    )
 
 
 def _issue_ref(issue: Any) -> IssueRef:

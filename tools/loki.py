@@ -15,7 +15,8 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -104,6 +105,16 @@ def selector(labels: Mapping[str, str]) -> str:
         if not name.replace("_", "a").isalnum() or name[0].isdigit():
             raise ValueError(f"not a Loki label name: {name!r}")
     return "{" + ", ".join(f'{name}="{escape_label_value(value)}"' for name, value in labels.items()) + "}"
+
+
+def selector_any_of(labels: Mapping[str, str], name: str, values: Iterable[str]) -> str:
+    """`selector(labels)` narrowed to streams whose `name` is one of `values`: `{namespace="cto",
+    pod=~"a|b"}`. Each value is regex-escaped and then string-escaped, so it matches only itself."""
+    choices = sorted(set(values))
+    if not choices:
+        return selector(labels)
+    pattern = "|".join(re.escape(value) for value in choices)  # Loki anchors regex matchers itself
+    return selector(labels)[:-1] + f', {name}=~"{escape_label_value(pattern)}"' + "}"
 
 
 class LokiClient:
