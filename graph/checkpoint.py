@@ -1,0 +1,77 @@
+"""Where the graphs' checkpoints live (DESIGN §3): SQLite by default, Postgres to scale out.
+
+`HEALER_DATABASE_URL` chooses: `sqlite:///path/to/healer.db` (the default, `.healer/healer.db`; the
+folder is created) or `postgresql://…`. Old checkpoints are pruned after each invocation, so a session
+that runs thousands of passes keeps a bounded history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+
+class DatabaseUrlError(ValueError):
+    pass
+
+
+def sqlite_path(url: str) -> str:
+    path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
+    if not path:
+        raise DatabaseUrlError(f"no file in {url!r}; use sqlite:///path/to/healer.db")
+    return path
+
+
+def backend_of(url: str) -> str:
+    if url.startswith("sqlite:"):
+        return "sqlite"
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return "postgres"
+    raise DatabaseUrlError(
+        f"HEALER_DATABASE_URL must be sqlite:///… or postgresql://…, not {url.split(':')[0]}:…"
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver]:
+    if backend_of(url) == "sqlite":
+        path = sqlite_path(url)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        async with AsyncSqliteSaver.from_conn_string(path) as saver:
+            yield saver
+        return
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver  # only needed when scaling out
+
+    async with AsyncPostgresSaver.from_conn_string(
+        url.replace("postgresql+psycopg://", "postgresql://")
+    ) as saver:
+        await saver.setup()
+        yield saver
+
+
+async def prune(saver: BaseCheckpointSaver, thread_ids: Sequence[str], keep: int) -> None:
+    """Drop all but the newest `keep` checkpoints of each thread (Postgres keeps the newest only: its
+    saver's own `keep_latest`, which also collects the blobs no checkpoint refers to any more)."""
+    if isinstance(saver, AsyncSqliteSaver):
+        await saver.setup()
+        async with saver.lock:
+            for thread_id in thread_ids:
+                for table in ("checkpoints", "writes"):
+                    await saver.conn.execute(
+                        f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id NOT IN ("
+                        " SELECT checkpoint_id FROM checkpoints WHERE thread_id = ?"
+                        " ORDER BY checkpoint_id DESC LIMIT ?)",
+                        (thread_id, thread_id, keep),
+                    )
+            await saver.conn.commit()
+        return
+    await saver.aprune(list(thread_ids), strategy="keep_latest")
+
+
+async def checkpoint_count(saver: BaseCheckpointSaver, thread_id: str) -> int:
+    return len([c async for c in saver.alist({"configurable": {"thread_id": thread_id}})])

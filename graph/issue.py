@@ -1,0 +1,151 @@
+"""What Healer writes on GitHub (DESIGN §6): the issue's title, labels and body, and the comments that
+follow an incident (attempts, CI results, escalation, resolution). Pure text; the nodes do the writing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from graph.prompts import render
+from graph.state import Analysis, Attempt
+from graph.triage.models import Finding
+from tools.loki import selector
+
+NO_ANALYSIS = "_The model analysis is unavailable: {why}. What follows is Healer's deterministic triage._"
+
+
+def title(finding: Finding, play_id: str) -> str:
+    return f"[HEAL-{finding.code}] {finding.name}: {finding.agent or finding.pod or 'play'} ({play_id})"
+
+
+def labels(finding: Finding, play_id: str) -> list[str]:
+    return ["heal", finding.code.lower(), f"severity:{finding.severity}", f"play:{play_id}"]
+
+
+def finding_labels(play_id: str) -> list[str]:
+    """The labels every issue of the play carries: what listing by label narrows to."""
+    return ["heal", f"play:{play_id}"]
+
+
+def body(
+    finding: Finding,
+    *,
+    play_id: str,
+    repository: str | None,
+    namespace: str | None,
+    evidence: Sequence[str],
+    facts: Sequence[str],
+    expected_tools: Sequence[str],
+    analysis: Analysis | None,
+    analysis_note: str | None,
+) -> str:
+    summary = analysis.summary if analysis else _deterministic_summary(finding)
+    if analysis is None:
+        summary += "\n\n" + NO_ANALYSIS.format(why=analysis_note or "no model is configured")
+    return render(
+        "issue",
+        summary=summary,
+        play_id=play_id,
+        repository=repository or "-",
+        agent=finding.agent or "-",
+        pod=f"`{finding.pod}`" if finding.pod else "-",
+        code=finding.code,
+        name=finding.name,
+        severity=finding.severity,
+        priority=finding.priority,
+        first_seen=finding.timestamp.isoformat() if finding.timestamp else "-",
+        fingerprint=finding.fingerprint,
+        preflight=_preflight(finding, expected_tools),
+        root_cause=analysis.root_cause
+        if analysis
+        else finding.detail or f"Triage matched `{finding.matched}`.",
+        facts_and_hypotheses=_facts_and_hypotheses(analysis, facts),
+        evidence="\n".join(evidence) or finding.text,
+        loki_query=_loki_query(namespace, finding),
+        suggested_fix=(analysis.suggested_fix if analysis else _deterministic_fix(finding)) or "-",
+        files_involved="\n".join(f"- `{path}`" for path in analysis.files_involved)
+        if analysis and analysis.files_involved
+        else "- none named",
+        analysis_source=(
+            f"Root cause by the evaluation model (confidence {analysis.confidence:.0%}); evidence quoted from the logs."
+            if analysis
+            else "Deterministic triage only."
+        ),
+    )
+
+
+def _deterministic_summary(finding: Finding) -> str:
+    who = f"Agent {finding.agent}" if finding.agent else "The play"
+    return f"{who}: {finding.name.lower()} ({finding.code}). {finding.detail or finding.matched}"
+
+
+def _deterministic_fix(finding: Finding) -> str:
+    if finding.missing_tools:
+        tools = ", ".join(f"`{tool}`" for tool in finding.missing_tools)
+        return f"Make {tools} available to {finding.agent}, or remove it from the agent's declared tools."
+    return "Look at the evidence; the model analysis that would suggest a fix is unavailable."
+
+
+def _preflight(finding: Finding, expected_tools: Sequence[str]) -> str:
+    if finding.code != "A10":
+        return ""
+    declared = ", ".join(f"`{t}`" for t in expected_tools) or "none declared"
+    missing = ", ".join(f"`{t}`" for t in finding.missing_tools) or "not named in the log"
+    return (
+        "\n## Pre-flight checklist\n"
+        f"- [x] CTO config loaded: tools declared for {finding.agent}: {declared}\n"
+        f"- [ ] declared tools available: **missing {missing}**\n"
+        f"- verdict: {finding.detail or finding.name}\n"
+    )
+
+
+def _facts_and_hypotheses(analysis: Analysis | None, facts: Sequence[str]) -> str:
+    seen = list(facts) + (analysis.facts if analysis else [])
+    parts = ["### Facts", *(f"- {fact}" for fact in seen)] if seen else []
+    if analysis and analysis.hypotheses:
+        parts += ["", "### Hypotheses (not proven)", *(f"- {h}" for h in analysis.hypotheses)]
+    return "\n".join(parts) + ("\n" if parts else "")
+
+
+def _loki_query(namespace: str | None, finding: Finding) -> str:
+    labels = {"namespace": namespace or "default"}
+    if finding.pod:
+        labels["pod"] = finding.pod
+    return selector(labels)
+
+
+def attempt_comment(attempt: Attempt, issue_number: int) -> str:
+    files = ", ".join(f"`{path}`" for path in attempt.files) or "none"
+    lines = [f"### Remediation attempt #{attempt.n}", "", attempt.summary or "-", "", f"- files: {files}"]
+    if attempt.pull_url:
+        lines.append(f"- pull request: {attempt.pull_url} (draft, `Fixes #{issue_number}`)")
+    if attempt.ci == "rejected":
+        lines.append(f"- not committed: {attempt.ci_detail}")
+    return "\n".join(lines)
+
+
+def ci_comment(attempt: Attempt) -> str:
+    verdict = {"success": "passed", "failure": "failed", "timeout": "did not finish in time"}.get(
+        attempt.ci, attempt.ci
+    )
+    text = f"### Remediation attempt #{attempt.n}: CI {verdict}"
+    return text + (f"\n\n```text\n{attempt.ci_detail}\n```" if attempt.ci_detail else "")
+
+
+def escalation_comment(reason: str, attempts: Sequence[Attempt], analysis: Analysis | None) -> str:
+    lines = ["### Needs a human", "", f"Healer stops here: {reason}.", ""]
+    if analysis:
+        lines += [f"Root cause (model): {analysis.root_cause}", ""]
+    if attempts:
+        lines += ["| attempt | pull request | CI |", "|---|---|---|"]
+        lines += [f"| #{a.n} | {a.pull_url or '-'} | {a.ci} |" for a in attempts]
+        lines.append("")
+    lines.append("Decide through Healer's API: `retry`, `resolve` or `dismiss`.")
+    return "\n".join(lines)
+
+
+def resolution_comment(attempt: Attempt | None, decided_by: str | None) -> str:
+    if decided_by:
+        return f"Resolved by {decided_by}."
+    if attempt is None:
+        return "Resolved."
+    return f"Resolved: CI passed on {attempt.pull_url or attempt.branch} (attempt #{attempt.n}). The pull request awaits review."

@@ -1,0 +1,117 @@
+"""collect: what happened in the play since the last pass (DESIGN §3).
+
+Kubernetes says which CodeRuns and pods the play has, and which agent each pod is (the CodeRun's
+`github-app` label). Loki gives the pods' new lines from the cursor on, at most `lines_per_pass` of them
+(the next pass goes on from where this one stopped). A system that fails is noted in `degraded` and the
+pass goes on with what it has: the cursor only moves over lines that were really read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from graph.context import HealerContext
+from graph.session import SessionStart
+from graph.state import Json, SessionState
+from graph.triage.engine import AgentNames
+from tools.kubernetes import CodeRunState, KubeError, KubernetesTools, PodState
+from tools.loki import LokiError, selector, selector_any_of
+from tools.loki_streams import LokiEntry
+from tools.redact import redact
+
+FIRST_PASS_LOOKBACK_NS = 5 * 60 * 1_000_000_000  # lines logged just before the session start count too
+
+
+async def collect(state: SessionState, runtime: Runtime[HealerContext]) -> dict[str, Any]:
+    context, now = runtime.context, state["now_ns"]
+    session = SessionStart.model_validate(state["session"])
+    names = AgentNames(session.cto_config.agents, session.cto_config.agent_aliases())
+    degraded: list[str] = []
+    coderuns, pod_agents = state.get("coderuns", []), dict(state.get("pod_agents", {}))
+    if context.kube is not None:
+        try:
+            runs = await asyncio.to_thread(_read_cluster, context.kube, session.play_id)
+            coderuns, pod_agents = _cluster_view(runs, names, pod_agents)
+        except KubeError as error:
+            degraded.append(f"kubernetes: {redact(str(error))}")
+    update: dict[str, Any] = {
+        "coderuns": coderuns,
+        "pod_agents": pod_agents,
+        "play_over": bool(coderuns) and all(run["terminal"] for run in coderuns),
+        "batch": [],
+        "degraded": degraded,
+    }
+    if context.loki is None:
+        return update
+    query = _query(session, pod_agents)
+    start = state.get("cursor_ns") or now - FIRST_PASS_LOOKBACK_NS
+    seen_at_cursor = set(state.get("boundary_keys", []))
+    batch: list[LokiEntry] = []
+    try:
+        async for entry in context.loki.query_range_all(
+            query, start, now + 1, max_entries=context.settings.lines_per_pass + len(seen_at_cursor)
+        ):
+            if not (entry.timestamp_ns == state.get("cursor_ns") and _key(entry) in seen_at_cursor):
+                batch.append(entry)
+            if len(batch) >= context.settings.lines_per_pass:
+                break
+    except LokiError as error:
+        degraded.append(f"loki: {redact(str(error))}")
+    if batch:
+        cursor = batch[-1].timestamp_ns
+        at_cursor = {_key(e) for e in batch if e.timestamp_ns == cursor}
+        if cursor == state.get("cursor_ns"):
+            at_cursor |= seen_at_cursor
+        update |= {"cursor_ns": cursor, "boundary_keys": sorted(at_cursor)}
+    update["batch"] = [_line(entry, pod_agents) for entry in batch]
+    return update
+
+
+def _read_cluster(kube: KubernetesTools, play_id: str) -> list[tuple[CodeRunState, list[PodState]]]:
+    return [(run, kube.pods_of(run)) for run in kube.play_coderuns(play_id)]
+
+
+def _cluster_view(
+    runs: list[tuple[CodeRunState, list[PodState]]], names: AgentNames, pod_agents: dict[str, str]
+) -> tuple[list[Json], dict[str, str]]:
+    coderuns: list[Json] = []
+    for run, pods in runs:
+        agent = names.canonical(run.github_app) if run.github_app else None
+        for pod in pods:
+            if agent:
+                pod_agents[pod.name] = agent
+        coderuns.append(
+            {
+                "name": run.name,
+                "agent": agent,
+                "task_id": run.task_id,
+                "phase": run.phase,
+                "terminal": run.terminal,
+                "created_at": run.created_at.isoformat() if run.created_at else None,
+                "pods": [pod.model_dump(mode="json") for pod in pods],
+            }
+        )
+    return coderuns, pod_agents
+
+
+def _query(session: SessionStart, pod_agents: dict[str, str]) -> str:
+    labels = {"namespace": session.namespace or "default"}
+    if pod_agents:
+        return selector_any_of(labels, "pod", pod_agents)
+    return selector(labels)
+
+
+def _key(entry: LokiEntry) -> str:
+    material = f"{entry.timestamp_ns}\x1f{entry.labels.get('pod', '')}\x1f{entry.line}"
+    return hashlib.sha1(material.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def _line(entry: LokiEntry, pod_agents: dict[str, str]) -> Json:
+    labels = dict(entry.labels)
+    if (agent := pod_agents.get(labels.get("pod", ""))) and "agent" not in labels:
+        labels["agent"] = agent
+    return {"ts": entry.timestamp_ns, "text": entry.line, "labels": labels}

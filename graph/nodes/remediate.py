@@ -1,0 +1,206 @@
+"""remediate (LLM #2): a fix on a branch of its own and a draft pull request `Fixes #N` (DESIGN §3, §6).
+
+The model first may read repository files at the base (a tool call), then proposes whole new files. What
+it proposes is checked against the scope in code (graph/scope.py) before anything is written. Every write
+is idempotent: the branch `healer/<fingerprint>-<n>` is reused if it exists, its pull request found before
+one is opened, and the attempt's comment carries a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from langchain_core.tools import StructuredTool
+from langgraph.runtime import Runtime
+
+from graph import issue, scope
+from graph.context import HealerContext
+from graph.llm import LlmError, Usage, conversation, counted, structured, tool_round
+from graph.prompts import render, template
+from graph.state import Analysis, Attempt, IncidentState, ProposedChange, event
+from tools.github import GitHubError, GitHubNotFound, GitHubTools
+from tools.llm_tools import FileAtRef, bounded
+
+CALLS_PER_ATTEMPT = 3  # the file-reading round, the change, one correction
+FILE_CHARS = 12_000  # one file as the model sees it
+RETRY_AFTER_NS = 60 * 1_000_000_000
+
+
+def branch_of(fingerprint: str, n: int) -> str:
+    return f"healer/{fingerprint[:8]}-{n}"
+
+
+async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> dict[str, Any]:
+    context, now = runtime.context, state["now_ns"]
+    github, llm = context.github, context.remediation_llm
+    attempts = [Attempt.model_validate(a) for a in state.get("attempts", [])]
+    n = len(attempts) + 1
+    if github is None or llm is None:
+        return {"escalation_reason": "remediation needs both GitHub and a model", "stage": "awaiting_human"}
+    if not context.budget.take(CALLS_PER_ATTEMPT):
+        why = f"the session's LLM budget of {context.budget.limit} calls is spent"
+        return {"escalation_reason": why, "timeline": [event(now, "budget spent", why)]}
+    analysis = Analysis.model_validate(state["analysis"])
+    number = state["issue"]["number"]
+    usage = Usage()
+    try:
+        base = await asyncio.to_thread(lambda: github.repo.default_branch)
+        originals = await _read(github, base, analysis.files_involved, context)
+        reader = _reader(github, base, originals, context)
+        tools_prompt = render(
+            "remediation.tools",
+            repository=github.repository,
+            base=base,
+            issue_number=number,
+            issue_title=state["issue"]["title"],
+            root_cause=analysis.root_cause,
+            suggested_fix=analysis.suggested_fix,
+            files_involved=", ".join(analysis.files_involved) or "none",
+        )
+        await tool_round(
+            llm, conversation(template("remediation.system").template, tools_prompt), [reader], usage
+        )
+        if not originals:
+            named = ", ".join(analysis.files_involved) or "none"
+            why = f"no file of {github.repository} to change: the analysis names {named}, and none exists at {base}"
+            return {"escalation_reason": why, "timeline": [event(now, "no fix to try", why)]} | counted(
+                state, usage
+            )
+        change = await structured(llm, _messages(state, analysis, base, originals), ProposedChange, usage)
+    except LlmError as error:
+        attempt = Attempt(
+            n=n, branch=branch_of(state["fingerprint"], n), ci="error", ci_detail=str(error), started_ns=now
+        )
+        return _recorded(state, attempts, attempt, usage, now) | {"stage": "remediating"}
+    except GitHubError as error:
+        return {
+            "wake_at_ns": now + RETRY_AFTER_NS,
+            "timeline": [event(now, "github unavailable", str(error))],
+        } | counted(state, usage)
+    finally:
+        context.budget.give_back(CALLS_PER_ATTEMPT - usage.calls)
+    attempt = Attempt(
+        n=n,
+        branch=branch_of(state["fingerprint"], n),
+        summary=change.summary,
+        files=[scope.normal_path(f.path) or f.path for f in change.files],
+        started_ns=now,
+    )
+    if rejected := scope.problems(change, originals, context.settings):
+        attempt = attempt.model_copy(update={"ci": "rejected", "ci_detail": "; ".join(rejected)})
+        await _comment(github, number, issue.attempt_comment(attempt, number), f"attempt-{n}")
+        return _recorded(state, attempts, attempt, usage, now)
+    try:
+        attempt = await _publish(github, base, attempt, change, number, state)
+    except GitHubError as error:
+        return {
+            "wake_at_ns": now + RETRY_AFTER_NS,
+            "timeline": [event(now, "github unavailable", str(error))],
+        } | counted(state, usage)
+    return _recorded(state, attempts, attempt, usage, now) | {"stage": "verifying", "ci_wait_started_ns": now}
+
+
+async def _read(github: GitHubTools, base: str, paths: list[str], context: HealerContext) -> dict[str, str]:
+    originals: dict[str, str] = {}
+    for path in paths[: context.settings.max_changed_files + 2]:
+        normal = scope.normal_path(path.strip().removeprefix(f"{github.repository}/"))
+        if normal and scope.readable(normal, context.settings):
+            try:
+                originals[normal] = await asyncio.to_thread(github.read_file, normal, base)
+            except GitHubNotFound:
+                continue
+    return originals
+
+
+def _reader(
+    github: GitHubTools, base: str, originals: dict[str, str], context: HealerContext
+) -> StructuredTool:
+    def read_file(path: str, ref: str = base) -> str:
+        normal = scope.normal_path(path)
+        if normal is None or not scope.readable(normal, context.settings):
+            return f"{path}: outside what Healer may change"
+        if normal not in originals:
+            try:
+                originals[normal] = github.read_file(
+                    normal, base
+                )  # always the base: the fix's starting point
+            except GitHubError as error:
+                return f"{normal}: {error}"
+        return bounded(originals[normal].splitlines())
+
+    return StructuredTool.from_function(
+        read_file,
+        name="read_file",
+        description="Read a file of the repository at the base branch.",
+        args_schema=FileAtRef,
+    )
+
+
+def _messages(state: IncidentState, analysis: Analysis, base: str, originals: dict[str, str]) -> list[Any]:
+    files = "\n\n".join(f"### `{path}`\n```\n{text[:FILE_CHARS]}\n```" for path, text in originals.items())
+    user = render(
+        "remediation.user",
+        repository=state.get("repository") or "-",
+        base=base,
+        issue_number=state["issue"]["number"],
+        issue_title=state["issue"]["title"],
+        summary=analysis.summary,
+        root_cause=analysis.root_cause,
+        suggested_fix=analysis.suggested_fix,
+        previous_attempts=_previous(state),
+        files=files or "(no file could be read)",
+    )
+    return conversation(template("remediation.system").template, user)
+
+
+def _previous(state: IncidentState) -> str:
+    attempts = [Attempt.model_validate(a) for a in state.get("attempts", [])]
+    if not attempts:
+        return ""
+    lines = ["## Earlier attempts (they did not fix it)"]
+    lines += [f"- #{a.n}: {a.summary} — CI {a.ci}: {a.ci_detail[:800]}" for a in attempts]
+    return "\n".join(lines) + "\n"
+
+
+async def _publish(
+    github: GitHubTools,
+    base: str,
+    attempt: Attempt,
+    change: ProposedChange,
+    number: int,
+    state: IncidentState,
+) -> Attempt:
+    contents = {scope.normal_path(f.path) or f.path: f.content for f in change.files}
+    message = f"healer: {change.summary[:60]}\n\nRemediation attempt #{attempt.n} for #{number}."
+    commit = await asyncio.to_thread(github.branch_head, attempt.branch) or await asyncio.to_thread(
+        github.commit_files, attempt.branch, base, contents, message
+    )
+    pull = await asyncio.to_thread(github.find_pull, attempt.branch)
+    if pull is None:
+        title = f"[HEAL-{state['finding']['code']}] {change.summary[:80]}"
+        body = f"Fixes #{number}\n\n{change.summary}\n\nRemediation attempt #{attempt.n} by Healer. Review before merging."
+        pull = await asyncio.to_thread(github.open_draft_pull, attempt.branch, base, title, body)
+    done = attempt.model_copy(
+        update={"commit": pull.head_sha or commit, "pull_number": pull.number, "pull_url": pull.url}
+    )
+    await _comment(github, number, issue.attempt_comment(done, number), f"attempt-{attempt.n}")
+    return done
+
+
+async def _comment(github: GitHubTools, number: int, text: str, key: str) -> None:
+    await asyncio.to_thread(lambda: github.comment(number, text, key=key))
+
+
+def _recorded(
+    state: IncidentState, attempts: list[Attempt], attempt: Attempt, usage: Usage, now: int
+) -> dict[str, Any]:
+    detail = f"#{attempt.n} on {attempt.branch}: " + (
+        f"draft PR {attempt.pull_url}" if attempt.pull_url else f"{attempt.ci}: {attempt.ci_detail}"
+    )
+    return {
+        "attempts": [a.model_dump(mode="json") for a in [*attempts, attempt]],
+        "status": "remediating",
+        "wake_at_ns": None,
+        "timeline": [event(now, "remediation attempt", detail)],
+    } | counted(state, usage)

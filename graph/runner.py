@@ -1,0 +1,167 @@
+"""Runs a play's graphs (DESIGN §3): session passes on thread `play_id`, and the incidents they open on
+threads `<play_id>/<fingerprint>`. Each call is one bounded invocation; whoever owns time (the server's
+scheduler, or a replay's virtual clock) decides when the next one runs.
+
+Everything the runner knows is in the checkpoints, so a new runner over the same database picks up a
+play where a killed one stopped: passes go on from their cursor, incidents from their last step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command
+
+from graph.checkpoint import prune
+from graph.context import HealerContext
+from graph.graph import incident_graph, session_graph
+from graph.seed import incident_input
+from graph.session import SessionStart
+from graph.state import Json
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentView:
+    thread_id: str
+    fingerprint: str
+    values: Json
+    waiting_for_human: bool
+    question: Json | None
+
+    @property
+    def wake_at_ns(self) -> int | None:
+        return self.values.get("wake_at_ns")
+
+    @property
+    def finished(self) -> bool:
+        return not self.waiting_for_human and self.wake_at_ns is None
+
+
+class PlayRunner:
+    def __init__(
+        self,
+        session: SessionStart,
+        context: HealerContext,
+        checkpointer: BaseCheckpointSaver,
+        *,
+        clock: Callable[[], int],
+        started_ns: int | None = None,
+    ) -> None:
+        self.session, self.context, self.clock = session, context, clock
+        self.checkpointer = checkpointer
+        self.started_ns = started_ns
+        self.sessions = session_graph(checkpointer)
+        self.incidents = incident_graph(checkpointer)
+        self._recovered = False
+
+    @property
+    def play_id(self) -> str:
+        return self.session.play_id
+
+    def _config(self, thread_id: str) -> dict[str, Any]:
+        return {
+            "configurable": {"thread_id": thread_id},
+            "recursion_limit": self.context.settings.recursion_limit,
+        }
+
+    async def session_values(self) -> Json:
+        snapshot = await self.sessions.aget_state(self._config(self.play_id))
+        return dict(snapshot.values)
+
+    async def recover(self) -> list[IncidentView]:
+        """After a restart: finish what a killed runner left half done. An incident the session opened but
+        whose thread never started is started; one stopped inside a step resumes from its checkpoint."""
+        values = await self.session_values()
+        recovered = []
+        for fingerprint in values.get("incidents", {}):
+            thread = self.thread_of(fingerprint)
+            snapshot = await self.incidents.aget_state(self._config(thread))
+            if not snapshot.values and fingerprint in values.get("seeds", {}):
+                seed = incident_input(
+                    self.session, values["seeds"][fingerprint], values, self.clock(), self.context.settings
+                )
+                recovered.append(await self._invoke(thread, seed))
+            elif snapshot.next and not any(task.interrupts for task in snapshot.tasks):
+                recovered.append(await self._invoke(thread, None))
+        self._recovered = True
+        return recovered
+
+    async def run_pass(self) -> Json:
+        """One pass: new lines and cluster state in, new incidents opened (and run until they wait)."""
+        if not self._recovered:
+            await self.recover()
+        now = self.clock()
+        known = await self.session_values()
+        update: Json = {"now_ns": now}
+        if not known:
+            update |= {
+                "play_id": self.play_id,
+                "session": self.session.model_dump(mode="json", by_alias=True),
+            }
+            if self.started_ns is not None:
+                update["cursor_ns"] = self.started_ns
+        values = await self.sessions.ainvoke(
+            update, self._config(self.play_id), context=self.context, durability="sync"
+        )
+        await prune(self.checkpointer, [self.play_id], self.context.settings.checkpoints_kept)
+        for fingerprint in values.get("opened", []):
+            seed = values["seeds"][fingerprint]
+            await self.open_incident(
+                fingerprint, incident_input(self.session, seed, values, now, self.context.settings)
+            )
+        return values
+
+    async def open_incident(self, fingerprint: str, initial: Json) -> IncidentView:
+        """Start the incident's thread; a thread that exists already (a pass re-run after a crash) is left
+        as it is, so a fingerprint never gets a second incident."""
+        thread = self.thread_of(fingerprint)
+        if (await self.incidents.aget_state(self._config(thread))).values:
+            return await self.incident(fingerprint)
+        return await self._invoke(thread, initial)
+
+    async def run_due_incidents(self, *, concurrency: int = 1) -> list[IncidentView]:
+        """Run every incident whose wait is over (CI to look at again, GitHub to retry)."""
+        now = self.clock()
+        due = [
+            view
+            for view in await self.all_incidents()
+            if view.wake_at_ns is not None and view.wake_at_ns <= now
+        ]
+        limit = asyncio.Semaphore(concurrency)
+
+        async def run(view: IncidentView) -> IncidentView:
+            async with limit:
+                return await self._invoke(view.thread_id, {"now_ns": now})
+
+        return list(await asyncio.gather(*(run(view) for view in due)))
+
+    async def decide(self, fingerprint: str, decision: Json) -> IncidentView:
+        """A human's decision on an escalated incident resumes its interrupted run."""
+        view = await self.incident(fingerprint)
+        if not view.waiting_for_human:
+            raise ValueError(f"incident {fingerprint} is not waiting for a decision")
+        return await self._invoke(view.thread_id, Command(resume=decision, update={"now_ns": self.clock()}))
+
+    async def _invoke(self, thread: str, payload: Any) -> IncidentView:
+        await self.incidents.ainvoke(payload, self._config(thread), context=self.context, durability="sync")
+        await prune(self.checkpointer, [thread], self.context.settings.checkpoints_kept)
+        return await self.incident(thread.rsplit("/", 1)[1])
+
+    def thread_of(self, fingerprint: str) -> str:
+        return f"{self.play_id}/{fingerprint}"
+
+    async def incident(self, fingerprint: str) -> IncidentView:
+        thread = self.thread_of(fingerprint)
+        snapshot = await self.incidents.aget_state(self._config(thread))
+        questions = [i.value for task in snapshot.tasks for i in task.interrupts]
+        return IncidentView(
+            thread, fingerprint, dict(snapshot.values), bool(questions), questions[0] if questions else None
+        )
+
+    async def all_incidents(self) -> list[IncidentView]:
+        values = await self.session_values()
+        return [await self.incident(fingerprint) for fingerprint in values.get("incidents", {})]

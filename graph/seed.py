@@ -1,0 +1,61 @@
+"""What an incident starts from: the finding and its evidence from the pass that saw it, the facts the
+pass knows about the agent's CodeRun and pods, and the tools the session declared for the agent."""
+
+from __future__ import annotations
+
+from graph.config import HealerSettings
+from graph.session import SessionStart
+from graph.state import Json
+from graph.triage.preflight import declared_tools
+
+
+def incident_input(
+    session: SessionStart, seed: Json, pass_values: Json, now_ns: int, settings: HealerSettings
+) -> Json:
+    finding = seed["finding"]
+    agent = finding.get("agent")
+    return {
+        "play_id": session.play_id,
+        "fingerprint": finding["fingerprint"],
+        "repository": session.repository,
+        "namespace": session.namespace,
+        "now_ns": now_ns,
+        "finding": finding,
+        "evidence": seed["evidence"],
+        "facts": facts_about(agent, finding, pass_values),
+        "expected_tools": expected_tools(session, agent),
+        "max_iterations": settings.remediation().max_iterations,
+        "stage": "new",
+        "status": "open",
+        "timeline": [],
+    }
+
+
+def expected_tools(session: SessionStart, agent: str | None) -> list[str]:
+    if agent is None:
+        return []
+    remote, local = declared_tools(session.cto_config).get(agent.lower(), (set(), {}))
+    return sorted(remote | set().union(*local.values()))
+
+
+def facts_about(agent: str | None, finding: Json, pass_values: Json) -> list[str]:
+    facts: list[str] = []
+    if finding.get("detail"):
+        facts.append(f"triage: {finding['detail']}")
+    if finding.get("missing_tools"):
+        facts.append(f"tools declared but not available to {agent}: {', '.join(finding['missing_tools'])}")
+    for run in pass_values.get("coderuns", []):
+        if agent and run.get("agent") != agent:
+            continue
+        facts.append(
+            f"CodeRun {run['name']} (task {run.get('task_id')}): phase {run.get('phase') or 'unknown'}"
+        )
+        for pod in run.get("pods", []):
+            states = ", ".join(
+                f"{c['name']} {c['state']}"
+                + (f" ({c['reason']})" if c.get("reason") else "")
+                + (f", {c['restart_count']} restarts" if c.get("restart_count") else "")
+                for c in pod.get("containers", [])
+            )
+            facts.append(f"pod {pod['name']}: {pod['phase']}" + (f"; containers: {states}" if states else ""))
+    return facts[:12]

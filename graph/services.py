@@ -1,0 +1,66 @@
+"""The outside systems a live run talks to, built from the settings (DESIGN §8). Each is optional: what is
+not configured is left out, and the graph does what it can without it (see graph/context.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from kubernetes.config import ConfigException
+
+from graph.config import HealerSettings
+from graph.context import HealerContext, SessionBudget
+from graph.llm import chat_model
+from graph.session import SessionStart
+from graph.triage.matcher import best_matcher
+from tools.discord import DiscordConfig, DiscordNotifier
+from tools.github import GitHubConfig, GitHubTools
+from tools.kubernetes import KubeError, KubernetesTools, api_client_from_environment
+from tools.loki import LokiClient, LokiConfig
+
+log = logging.getLogger(__name__)
+
+
+def github_config(settings: HealerSettings) -> GitHubConfig:
+    return GitHubConfig(
+        token=settings.github_token.get_secret_value() if settings.github_token else None,
+        app_id=settings.github_app_id,
+        app_private_key=settings.github_app_private_key.get_secret_value()
+        if settings.github_app_private_key
+        else None,
+        installation_id=settings.github_installation_id,
+        base_url=settings.github_api_url,
+    )
+
+
+@contextlib.asynccontextmanager
+async def live_context(
+    settings: HealerSettings, session: SessionStart, *, budget: SessionBudget | None = None
+) -> AsyncIterator[HealerContext]:
+    async with contextlib.AsyncExitStack() as stack:
+        context = HealerContext(
+            settings=settings,
+            matcher=best_matcher(),
+            budget=budget or SessionBudget(settings.session_llm_calls),
+            evaluation_llm=chat_model(settings, settings.evaluation_model),
+            remediation_llm=chat_model(settings, settings.remediation_model),
+        )
+        if settings.loki_url:
+            config = LokiConfig(url=settings.loki_url, tenant=settings.loki_tenant)
+            context.loki = await stack.enter_async_context(LokiClient(config))
+        if settings.kubernetes_enabled:
+            try:
+                client = api_client_from_environment(settings.kubeconfig)
+                context.kube = KubernetesTools(client, session.namespace or "default")
+            except (ConfigException, OSError, KubeError) as error:
+                log.warning("kubernetes: not used: %s", error)
+        if settings.github_configured() and session.repository:
+            context.github = GitHubTools(github_config(settings), session.repository)
+            stack.callback(context.github.close)
+        if settings.discord_webhook_url:
+            webhook = settings.discord_webhook_url.get_secret_value()
+            context.discord = await stack.enter_async_context(
+                DiscordNotifier(DiscordConfig(webhook_url=webhook))
+            )
+        yield context
