@@ -70,7 +70,101 @@ def _parser() -> argparse.ArgumentParser:
         "--fail-on", choices=[s.value for s in Severity], help="exit 1 if a finding is at least this severe"
     )
     scan.set_defaults(run=_scan)
+    replay = commands.add_parser(
+        "replay",
+        help="run the graphs offline over a recorded scenario",
+        description="Replay a scenario folder (cassettes/<scenario>/): session passes over its recorded logs "
+        "until the play ends and every incident they open, with the network blocked. Exit status: 0 done, "
+        "1 the recording does not cover the run, 2 a missing or broken scenario folder.",
+    )
+    replay.add_argument("folder", type=Path, help="the scenario folder, e.g. cassettes/preflight-a10")
+    replay.add_argument("--format", choices=("timeline", "json"), default="timeline")
+    replay.add_argument("--database-url", help="keep the checkpoints here (default: a temporary SQLite file)")
+    replay.set_defaults(run=_replay)
+    watch = commands.add_parser(
+        "watch",
+        help="watch one play live",
+        description="Run the graphs live for one session: passes against LOKI_URL (and Kubernetes, GitHub, "
+        "Discord and the LLM when configured, see README) until the play is over or --passes have run.",
+    )
+    watch.add_argument("--session", type=Path, required=True, help="session start payload (JSON)")
+    watch.add_argument(
+        "--passes", type=int, help="stop after this many passes (default: when the play is over)"
+    )
+    watch.add_argument("--interval", type=float, default=5.0, help="seconds between passes (default 5)")
+    watch.add_argument(
+        "--database-url", help="checkpoints (default HEALER_DATABASE_URL, else .healer/healer.db)"
+    )
+    watch.add_argument("--format", choices=("timeline", "json"), default="timeline")
+    watch.set_defaults(run=_watch)
     return parser
+
+
+def _watch(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from graph.config import HealerSettings
+    from graph.summary import summary, timeline
+    from graph.watch import watch
+
+    session = _load_session(args.session)
+    settings = HealerSettings()
+    if args.database_url:
+        settings = settings.model_copy(update={"database_url": args.database_url})
+    if not settings.loki_url:
+        print("healer watch: error: LOKI_URL is not set: there is no log to watch", file=sys.stderr)
+        return 2
+
+    def progress(values: dict) -> None:
+        print(f"pass {values.get('passes')}: {values.get('lines_seen', 0)} lines so far", file=sys.stderr)
+
+    values, views = asyncio.run(
+        watch(session, settings, passes=args.passes, interval_s=args.interval, on_pass=progress)
+    )
+    incidents = [view.values for view in views]
+    report = summary(session.play_id, values, incidents)
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        print(timeline(values, incidents))
+        for incident in incidents:
+            if incident.get("issue") is None and incident.get("issue_body"):
+                print(f"\n--- issue not filed (GitHub not configured); its body:\n{incident['issue_body']}")
+        print(f"status: {report['status']}")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from vcr.errors import CannotOverwriteExistingCassetteException
+
+    from graph.replay import ScenarioError, replay
+    from graph.summary import summary, timeline
+
+    try:
+        result = asyncio.run(replay(args.folder, database_url=args.database_url))
+    except ScenarioError as error:
+        print(f"healer replay: error: {error}", file=sys.stderr)
+        return 2
+    except CannotOverwriteExistingCassetteException as error:
+        first = str(error).splitlines()[0]
+        print(f"healer replay: the recording does not cover this run: {first}", file=sys.stderr)
+        return 1
+    incidents = [view.values for view in result.incidents]
+    report = summary(result.loaded.scenario.name, result.session, incidents)
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{result.loaded.scenario.name}: {result.loaded.scenario.description}")
+    print(timeline(result.session, incidents))
+    print(
+        f"status: {report['status']}; {len(report['findings'])} findings, {len(report['issues'])} issues, "
+        f"{len(report['pull_requests'])} pull requests, {report['notifications']} notifications"
+    )
+    return 0
 
 
 def _scan(args: argparse.Namespace) -> int:

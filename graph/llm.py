@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
@@ -44,19 +45,31 @@ class CompatibleChatOpenAI(ChatOpenAI):
         return payload
 
 
-def chat_model(settings: HealerSettings, model: str) -> BaseChatModel | None:
-    """The chat model named `model`, or None when no LLM is configured (the graph then runs without one)."""
-    if not settings.llm_configured():
+def chat_model(
+    settings: HealerSettings,
+    model: str,
+    http_client: httpx.AsyncClient,
+    *,
+    base_url: str | None = None,
+    max_retries: int = 1,
+) -> BaseChatModel | None:
+    """The chat model named `model`, or None when no LLM is configured (the graph then runs without one).
+
+    `http_client` is the caller's, closed by the caller: langchain-openai's default client is shared by the
+    whole process and bound to the first event loop that used it."""
+    base_url = base_url or settings.openai_base_url
+    if not (settings.openai_api_key or base_url):
         return None
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
     return CompatibleChatOpenAI(
         model=model,
         api_key=key,
-        base_url=settings.openai_base_url,
+        base_url=base_url,
         temperature=0,
         max_tokens=settings.llm_max_tokens,
         timeout=settings.llm_timeout_s,
-        max_retries=1,
+        max_retries=max_retries,
+        http_async_client=http_client,
     )
 
 

@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx
 import kubernetes.client as k8s
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from graph.checkpoint import open_checkpointer
 from graph.config import HealerSettings, settings_from
 from graph.context import HealerContext, SessionBudget
-from graph.llm import CompatibleChatOpenAI
+from graph.llm import chat_model
 from graph.runner import PlayRunner
 from graph.session import SessionStart
 from graph.state import Json
@@ -35,6 +36,7 @@ from tools.loki import LokiClient, LokiConfig
 from tools.recording import replaying
 
 STRICT = ConfigDict(extra="forbid")
+T = TypeVar("T")
 
 
 class ScenarioError(Exception):
@@ -105,16 +107,20 @@ def load(folder: Path) -> LoadedScenario:
             texts[name] = (folder / name).read_text()
         except OSError as error:
             raise ScenarioError(f"{folder}: cannot read {name}: {error.strerror or error}") from None
-    try:
-        scenario = Scenario.model_validate_json(texts["scenario.json"])
-        session = SessionStart.from_json_bytes(texts["session.json"])
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "(top level)"
-        raise ScenarioError(f"{folder}: {error.title}: {where}: {first['msg']}") from None
+    scenario = _parsed(folder, "scenario.json", lambda: Scenario.model_validate_json(texts["scenario.json"]))
+    session = _parsed(folder, "session.json", lambda: SessionStart.from_json_bytes(texts["session.json"]))
     if not (folder / "http").is_dir() or not any((folder / "http").glob("*.yaml")):
         raise ScenarioError(f"{folder}: no recorded traffic in {folder / 'http'}")
     return LoadedScenario(folder, scenario, session)
+
+
+def _parsed(folder: Path, name: str, parse: Callable[[], T]) -> T:
+    try:
+        return parse()
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "(top level)"
+        raise ScenarioError(f"{folder / name}: {where}: {first['msg']}") from None
 
 
 class SimulatedCrash(BaseException):
@@ -174,20 +180,14 @@ async def services_for(
                 DiscordNotifier(DiscordConfig(webhook_url=address["discord"]))
             )
         if address["llm"]:
+            http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.llm_timeout_s))
             for role, model in (
                 ("evaluation_llm", settings.evaluation_model),
                 ("remediation_llm", settings.remediation_model),
             ):
-                llm = CompatibleChatOpenAI(
-                    model=model,
-                    api_key="replay",
-                    base_url=address["llm"],
-                    temperature=0,
-                    max_tokens=settings.llm_max_tokens,
-                    timeout=settings.llm_timeout_s,
-                    max_retries=0,
+                setattr(
+                    context, role, chat_model(settings, model, http, base_url=address["llm"], max_retries=0)
                 )
-                setattr(context, role, llm)
         yield context
 
 

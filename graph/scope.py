@@ -6,6 +6,7 @@ changed lines."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 
@@ -13,6 +14,21 @@ from graph.config import HealerSettings
 from graph.state import ProposedChange
 
 WORKFLOW_DIRS = (".github/workflows/", ".gitlab-ci", ".circleci/")
+
+
+_NAMED_PATH = re.compile(
+    r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.(?:json|ya?ml|toml|md|hbs|j2|txt|cfg|ini|conf|env|rs|py|ts|js|go|sh))\b"
+)
+
+
+def paths_named(*texts: str) -> list[str]:
+    """Repository-looking paths a text names (`cto-config.json`, `agents/tess/review.hbs`), in order."""
+    found: list[str] = []
+    for text in texts:
+        for match in _NAMED_PATH.finditer(text):
+            if (path := normal_path(match.group(1))) and path not in found:
+                found.append(path)
+    return found
 
 
 def normal_path(path: str) -> str | None:

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import httpx
 from kubernetes.config import ConfigException
 
 from graph.config import HealerSettings
@@ -39,12 +40,13 @@ async def live_context(
     settings: HealerSettings, session: SessionStart, *, budget: SessionBudget | None = None
 ) -> AsyncIterator[HealerContext]:
     async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.llm_timeout_s))
         context = HealerContext(
             settings=settings,
             matcher=best_matcher(),
             budget=budget or SessionBudget(settings.session_llm_calls),
-            evaluation_llm=chat_model(settings, settings.evaluation_model),
-            remediation_llm=chat_model(settings, settings.remediation_model),
+            evaluation_llm=chat_model(settings, settings.evaluation_model, http),
+            remediation_llm=chat_model(settings, settings.remediation_model, http),
         )
         if settings.loki_url:
             config = LokiConfig(url=settings.loki_url, tenant=settings.loki_tenant)

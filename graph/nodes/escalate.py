@@ -15,14 +15,21 @@ from graph.state import Analysis, Attempt, IncidentState, event
 from tools.github import GitHubError
 
 RETRY_AFTER_NS = 60 * 1_000_000_000
+_OUTCOME = {
+    "failure": "CI failed",
+    "timeout": "CI did not finish in time",
+    "rejected": "refused by the remediation scope",
+    "error": "the model failed",
+}
 
 
 def reason_of(state: IncidentState, max_iterations: int) -> str:
     if state.get("escalation_reason"):
         return str(state["escalation_reason"])
-    attempts = state.get("attempts", [])
+    attempts = [Attempt.model_validate(a) for a in state.get("attempts", [])]
     if attempts:
-        return f"{len(attempts)} remediation attempts of {max_iterations} did not pass CI"
+        outcomes = ", ".join(f"#{a.n} {_OUTCOME.get(a.ci, a.ci)}" for a in attempts)
+        return f"{len(attempts)} remediation attempts of {max_iterations} did not fix it ({outcomes})"
     return "the finding is critical and not automatable"
 
 

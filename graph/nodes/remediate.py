@@ -46,7 +46,8 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
     usage = Usage()
     try:
         base = await asyncio.to_thread(lambda: github.repo.default_branch)
-        originals = await _read(github, base, analysis.files_involved, context)
+        named = scope.paths_named(state["finding"]["text"], analysis.root_cause, analysis.suggested_fix)
+        originals, missing = await _read(github, base, [*analysis.files_involved, *named], context)
         reader = _reader(github, base, originals, context)
         tools_prompt = render(
             "remediation.tools",
@@ -61,13 +62,14 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
         await tool_round(
             llm, conversation(template("remediation.system").template, tools_prompt), [reader], usage
         )
-        if not originals:
-            named = ", ".join(analysis.files_involved) or "none"
-            why = f"no file of {github.repository} to change: the analysis names {named}, and none exists at {base}"
+        if not originals and not missing:
+            tried = ", ".join([*analysis.files_involved, *named]) or "none"
+            why = f"no file of {github.repository} to change: the analysis and the log name {tried}; none exists at {base}"
             return {"escalation_reason": why, "timeline": [event(now, "no fix to try", why)]} | counted(
                 state, usage
             )
-        change = await structured(llm, _messages(state, analysis, base, originals), ProposedChange, usage)
+        messages = _messages(state, analysis, base, originals, missing)
+        change = await structured(llm, messages, ProposedChange, usage)
     except LlmError as error:
         attempt = Attempt(
             n=n, branch=branch_of(state["fingerprint"], n), ci="error", ci_detail=str(error), started_ns=now
@@ -87,7 +89,8 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
         files=[scope.normal_path(f.path) or f.path for f in change.files],
         started_ns=now,
     )
-    if rejected := scope.problems(change, originals, context.settings):
+    # a file the log or the analysis names that does not exist yet (a missing template) may be created
+    if rejected := scope.problems(change, originals | dict.fromkeys(missing, ""), context.settings):
         attempt = attempt.model_copy(update={"ci": "rejected", "ci_detail": "; ".join(rejected)})
         await _comment(github, number, issue.attempt_comment(attempt, number), f"attempt-{n}")
         return _recorded(state, attempts, attempt, usage, now)
@@ -101,16 +104,20 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
     return _recorded(state, attempts, attempt, usage, now) | {"stage": "verifying", "ci_wait_started_ns": now}
 
 
-async def _read(github: GitHubTools, base: str, paths: list[str], context: HealerContext) -> dict[str, str]:
+async def _read(
+    github: GitHubTools, base: str, paths: list[str], context: HealerContext
+) -> tuple[dict[str, str], list[str]]:
+    """The named files that exist at the base, with their text; and the named ones that do not."""
     originals: dict[str, str] = {}
+    missing: list[str] = []
     for path in paths[: context.settings.max_changed_files + 2]:
         normal = scope.normal_path(path.strip().removeprefix(f"{github.repository}/"))
         if normal and scope.readable(normal, context.settings):
             try:
                 originals[normal] = await asyncio.to_thread(github.read_file, normal, base)
             except GitHubNotFound:
-                continue
-    return originals
+                missing.append(normal)
+    return originals, missing
 
 
 def _reader(
@@ -137,8 +144,14 @@ def _reader(
     )
 
 
-def _messages(state: IncidentState, analysis: Analysis, base: str, originals: dict[str, str]) -> list[Any]:
-    files = "\n\n".join(f"### `{path}`\n```\n{text[:FILE_CHARS]}\n```" for path, text in originals.items())
+def _messages(
+    state: IncidentState, analysis: Analysis, base: str, originals: dict[str, str], missing: list[str]
+) -> list[Any]:
+    shown = [f"### `{path}`\n```\n{text[:FILE_CHARS]}\n```" for path, text in originals.items()]
+    shown += [
+        f"### `{path}`\n(does not exist at `{base}`: create it if the fix needs it)" for path in missing
+    ]
+    files = "\n\n".join(shown)
     user = render(
         "remediation.user",
         repository=state.get("repository") or "-",

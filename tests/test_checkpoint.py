@@ -1,0 +1,71 @@
+"""Checkpoints: SQLite by default, Postgres to scale out; pruned; a replay gives the same outcome on both."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from graph.checkpoint import DatabaseUrlError, backend_of, checkpoint_count, open_checkpointer
+from graph.replay import replay
+from graph.summary import summary
+from tests.conftest import live_url
+
+SCENARIO = Path(__file__).resolve().parents[1] / "cassettes" / "restart-midway"
+
+
+def outcome(database_url: str) -> dict:
+    result = asyncio.run(replay(SCENARIO, database_url=database_url))
+    return summary("restart-midway", result.session, [view.values for view in result.incidents])
+
+
+def test_database_urls() -> None:
+    assert backend_of("sqlite:///.healer/healer.db") == "sqlite"
+    assert backend_of("postgresql://postgres@127.0.0.1:55432/postgres") == "postgres"
+    with pytest.raises(DatabaseUrlError, match="sqlite"):
+        backend_of("mysql://x")
+
+
+def test_sqlite_checkpoints_are_pruned(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/nested/healer.db"
+    report = outcome(url)
+    assert report["status"] == "open"
+
+    async def counts() -> list[int]:
+        async with open_checkpointer(url) as saver:
+            threads = ["play-restart", f"play-restart/{report['findings'][0]['fingerprint']}"]
+            return [await checkpoint_count(saver, thread) for thread in threads]
+
+    session_checkpoints, incident_checkpoints = asyncio.run(counts())
+    assert 0 < session_checkpoints <= 10  # HEALER_CHECKPOINTS_KEPT; a pass writes four
+    assert 0 < incident_checkpoints <= 10
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    name = f"healer_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.mark.live
+def test_postgres_gives_the_same_outcome_as_sqlite(tmp_path: Path) -> None:
+    with scratch_database(live_url("HEALER_TEST_POSTGRES_URL")) as url:
+        on_postgres = outcome(url)
+
+        async def count() -> int:
+            async with open_checkpointer(url) as saver:
+                return await checkpoint_count(saver, "play-restart")
+
+        assert asyncio.run(count()) == 1  # Postgres prunes to the newest checkpoint
+    assert on_postgres == outcome(f"sqlite:///{tmp_path}/healer.db")

@@ -1,0 +1,201 @@
+"""The graph's pure parts: settings, routers, the remediation scope, state rules, issue text, prompts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+
+from graph import graph as wiring
+from graph import issue, scope
+from graph.config import ConfigFileError, HealerSettings, remediation_defaults, settings_from
+from graph.llm import CompatibleChatOpenAI, estimate_tokens
+from graph.nodes.evaluate import prompt
+from graph.state import Analysis, FileChange, ProposedChange
+from graph.triage.models import Finding
+from graph.triage.state_rules import state_findings
+
+NOW = 1_795_500_000_000_000_000
+MINUTE = 60 * 1_000_000_000
+
+
+def settings(**values: object) -> HealerSettings:
+    return settings_from(values)
+
+
+def test_the_skills_two_key_remediation_block_loads(tmp_path: Path) -> None:
+    path = tmp_path / "cto-config.json"
+    path.write_text(json.dumps({"defaults": {"remediation": {"maxIterations": 5, "syncTimeoutSecs": 120}}}))
+    assert remediation_defaults(path).max_iterations == 5
+    assert settings(cto_config=path, max_iterations=2).remediation().max_iterations == 2
+    assert settings(cto_config=path).remediation().sync_timeout_secs == 120
+
+
+def test_a_broken_cto_config_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "cto-config.json"
+    path.write_text('{"defaults": {"remediation": {"maxIterations": "many"}}}')
+    with pytest.raises(ConfigFileError, match="maxIterations"):
+        remediation_defaults(path)
+
+
+def test_replays_ignore_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEALER_MAX_ITERATIONS", "7")
+    assert HealerSettings().max_iterations == 7
+    assert settings().max_iterations is None
+
+
+def _finding(**changes: object) -> Finding:
+    values = {
+        "code": "A10",
+        "name": "Tool inventory mismatch",
+        "phase": "preflight",
+        "severity": "critical",
+        "priority": "P0",
+        "action": "remediate",
+        "line_no": 3,
+        "agent": "rex",
+        "text": "WARN tool inventory mismatch - missing: [brave_search]",
+        "matched": "tool inventory mismatch",
+        "fingerprint": "0123456789abcdef",
+        "missing_tools": ("brave_search",),
+        "detail": "declared tools missing from the agent: brave_search",
+    }
+    return Finding.model_validate(values | changes)
+
+
+def test_issue_title_labels_and_a_body_without_a_model() -> None:
+    finding = _finding()
+    assert issue.title(finding, "play-42") == "[HEAL-A10] Tool inventory mismatch: rex (play-42)"
+    assert issue.labels(finding, "play-42") == ["heal", "a10", "severity:critical", "play:play-42"]
+    body = issue.body(
+        finding,
+        play_id="play-42",
+        repository="5dlabs/cto",
+        namespace="cto",
+        evidence=["07:00:02 WARN tool inventory mismatch"],
+        facts=["pod rex-1: Running"],
+        expected_tools=["brave_search", "read_file"],
+        analysis=None,
+        analysis_note="no LLM is configured",
+    )
+    assert "model analysis is unavailable: no LLM is configured" in body
+    assert "**missing `brave_search`**" in body
+    assert '{namespace="cto"}' in body
+
+
+def _state(**values: object) -> dict:
+    base = {"finding": _finding().model_dump(mode="json"), "max_iterations": 2, "stage": "new"}
+    return base | values
+
+
+def test_an_incident_starts_at_the_first_step_it_has_not_finished() -> None:
+    assert wiring.next_step(_state()) == "evaluate"
+    assert wiring.next_step(_state(analysis=None)) == "file_issue"
+    assert wiring.next_step(_state(analysis=None, issue={"number": 1})) == "notify"
+    filed = _state(analysis=None, issue={"number": 1}, notified=True)
+    assert wiring.next_step(filed | {"stage": "verifying"}) == "verify"
+    assert wiring.next_step(filed | {"stage": "awaiting_human", "status": "escalated"}) == "await_human"
+    assert wiring.next_step(filed | {"stage": "done"}) == "__end__"
+
+
+def test_failed_attempts_are_retried_until_max_iterations_then_escalated() -> None:
+    failed = {"n": 1, "branch": "b", "ci": "failure"}
+    assert wiring.after_verify(_state(attempts=[failed])) == "evaluate"
+    assert wiring.after_verify(_state(attempts=[failed, failed | {"n": 2}])) == "escalate"
+    green = {"n": 1, "branch": "b", "ci": "success"}
+    assert wiring.after_verify(_state(attempts=[green])) == "resolve"
+    # a human's `retry` opens a new round of attempts
+    assert (
+        wiring.after_decision(_state(attempts=[failed, failed], retry_from=2, decision={"action": "retry"}))
+        == "remediate"
+    )
+
+
+def test_pending_ci_ends_the_invocation_instead_of_waiting() -> None:
+    assert wiring.after_verify(_state(attempts=[{"n": 1, "branch": "b"}], wake_at_ns=NOW)) == "__end__"
+
+
+def test_scope_refuses_what_was_not_read_workflows_traversal_and_big_changes() -> None:
+    limits = settings(max_changed_lines=3)
+    originals = {"cto-config.json": "{\n}\n", ".github/workflows/ci.yml": "on: push\n"}
+
+    def change(path: str, content: str) -> ProposedChange:
+        return ProposedChange(summary="s", files=[FileChange(path=path, content=content)])
+
+    assert scope.problems(change("./cto-config.json", "{}\n"), originals, limits) == []
+    assert "was not read" in scope.problems(change("src/main.rs", "x"), originals, limits)[0]
+    assert "workflow" in scope.problems(change(".github/workflows/ci.yml", "x"), originals, limits)[0]
+    assert "not a relative" in scope.problems(change("../etc/passwd", "x"), originals, limits)[0]
+    assert "lines changed" in scope.problems(change("cto-config.json", "a\nb\nc\nd\n"), originals, limits)[0]
+    assert "identical" in scope.problems(change("cto-config.json", "{\n}\n"), originals, limits)[0]
+
+
+def test_state_rules_from_the_cluster() -> None:
+    started = "2026-11-24T06:00:00+00:00"
+    runs = [
+        {
+            "name": "play-rex-t1",
+            "agent": "rex",
+            "phase": "Running",
+            "terminal": False,
+            "created_at": started,
+            "pods": [],
+        },
+        {
+            "name": "play-cleo-t2",
+            "agent": "cleo",
+            "phase": "Running",
+            "terminal": False,
+            "created_at": started,
+            "pods": [
+                {
+                    "name": "play-cleo-t2-bcd2f",
+                    "phase": "Running",
+                    "containers": [{"name": "agent", "reason": "CrashLoopBackOff", "state": "waiting"}],
+                }
+            ],
+        },
+        {
+            "name": "play-tess-t3",
+            "agent": "tess",
+            "phase": "Pending",
+            "terminal": False,
+            "created_at": started,
+            "pods": [],
+        },
+    ]
+    start_ns = 1_795_500_000 * 1_000_000_000
+    codes = {(f.code, f.agent) for f in state_findings("play", runs, start_ns + 50 * MINUTE)}
+    assert codes == {("A8", "rex"), ("A7", "cleo"), ("A9", "tess"), ("A8", "cleo")}
+    assert {f.code for f in state_findings("play", runs, start_ns + 5 * MINUTE)} == {"A7"}
+
+
+def test_the_evaluation_prompt_is_bounded_whatever_the_evidence() -> None:
+    state = {
+        "play_id": "play-42",
+        "finding": _finding().model_dump(mode="json"),
+        "evidence": [f"07:00:{i:02} INFO line {i} " + "x" * 300 for i in range(200)],
+        "facts": [],
+        "expected_tools": ["brave_search"],
+    }
+    text = prompt(state, 1500)
+    assert estimate_tokens(text) < 1500
+    assert "line 100" in text or "line 99" in text  # the lines nearest the finding stay
+    assert "Never follow" not in text  # that is the system prompt's, not repeated here
+
+
+def test_requests_suit_openai_compatible_servers() -> None:
+    llm = CompatibleChatOpenAI(model="m", api_key="k", base_url="http://llm:1/v1", max_tokens=50)
+    payload = llm._get_request_payload(
+        [HumanMessage("hi"), AIMessage(content="", tool_calls=[{"name": "f", "args": {}, "id": "1"}])]
+    )
+    assert payload["max_tokens"] == 50 and "max_completion_tokens" not in payload
+    assert all(message["content"] is not None for message in payload["messages"])
+
+
+def test_analysis_keeps_facts_apart_from_hypotheses() -> None:
+    fields = list(Analysis.model_fields)
+    assert fields.index("facts") < fields.index("hypotheses")
+    assert Analysis.model_json_schema()["properties"]["evidence"]["description"].startswith("the log lines")
