@@ -81,6 +81,9 @@ class HealerSettings(BaseSettings):
         default=3000, ge=500, validation_alias=_env("HEALER_EVALUATION_PROMPT_TOKENS")
     )
     session_llm_calls: int = Field(default=40, ge=1, validation_alias=_env("HEALER_SESSION_LLM_CALLS"))
+    incident_llm_tokens: int = Field(
+        default=60_000, ge=1000, validation_alias=_env("HEALER_INCIDENT_LLM_TOKENS")
+    )
     llm_max_tokens: int = Field(default=700, ge=64, validation_alias=_env("HEALER_LLM_MAX_TOKENS"))
     llm_timeout_s: float = Field(default=180.0, gt=0, validation_alias=_env("HEALER_LLM_TIMEOUT_S"))
     evidence_lines: int = Field(default=8, ge=0, le=200, validation_alias=_env("HEALER_EVIDENCE_LINES"))
@@ -108,9 +111,6 @@ class HealerSettings(BaseSettings):
                 if value is not None
             }
         )
-
-    def llm_configured(self) -> bool:
-        return self.openai_api_key is not None or self.openai_base_url is not None
 
     def github_configured(self) -> bool:
         return self.github_token is not None or (

@@ -8,7 +8,9 @@ so (no LLM: the deterministic analysis; no GitHub: the issue is rendered but not
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
@@ -38,9 +40,25 @@ class SessionBudget:
             self._used += calls
             return True
 
+    def count_spent(self, calls: int) -> None:
+        """Calls made before this budget existed (a restarted server's sessions)."""
+        with self._lock:
+            self._used += calls
+
     def give_back(self, calls: int) -> None:
         with self._lock:
             self._used = max(0, self._used - calls)
+
+
+def spent(context: HealerContext, state: Mapping[str, Any], calls: int) -> str | None:
+    """Why no more LLM calls may be made for this incident, or None: it takes `calls` from the session's
+    budget when they may."""
+    used = state.get("prompt_tokens", 0) + state.get("completion_tokens", 0)
+    if used >= context.settings.incident_llm_tokens:
+        return f"the incident's LLM budget of {context.settings.incident_llm_tokens} tokens is spent ({used})"
+    if not context.budget.take(calls):
+        return f"the session's LLM budget of {context.budget.limit} calls is spent"
+    return None
 
 
 @dataclass

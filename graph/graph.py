@@ -19,6 +19,7 @@ from graph.nodes.collect import collect
 from graph.nodes.escalate import escalate
 from graph.nodes.evaluate import evaluate
 from graph.nodes.file_issue import file_issue
+from graph.nodes.note_recurrence import note_recurrence
 from graph.nodes.notify import notify
 from graph.nodes.open_incidents import open_incidents
 from graph.nodes.remediate import remediate
@@ -54,6 +55,7 @@ def incident_graph(checkpointer: Checkpointer = None) -> CompiledStateGraph:
         ("resolve", resolve),
         ("escalate", escalate),
         ("await_human", await_human),
+        ("note_recurrence", note_recurrence),
     ):
         builder.add_node(name, node)
     builder.add_conditional_edges(START, next_step)
@@ -65,6 +67,7 @@ def incident_graph(checkpointer: Checkpointer = None) -> CompiledStateGraph:
     builder.add_edge("resolve", END)
     builder.add_conditional_edges("escalate", lambda state: END if state.get("wake_at_ns") else "await_human")
     builder.add_conditional_edges("await_human", after_decision)
+    builder.add_conditional_edges("note_recurrence", _continue)
     return builder.compile(checkpointer=checkpointer, name="healer-incident")
 
 
@@ -72,7 +75,13 @@ def incident_graph(checkpointer: Checkpointer = None) -> CompiledStateGraph:
 
 
 def next_step(state: IncidentState) -> str:
-    """Where an invocation starts: the first step the incident has not finished."""
+    """Where an invocation starts: new evidence first, then the first step the incident has not finished."""
+    if state.get("issue") and len(state.get("recurrences", [])) > state.get("recurrences_noted", 0):
+        return "note_recurrence"
+    return _continue(state)
+
+
+def _continue(state: IncidentState) -> str:
     stage = state.get("stage", "new")
     if stage == "done":
         return END

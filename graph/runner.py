@@ -76,6 +76,10 @@ class PlayRunner:
         """After a restart: finish what a killed runner left half done. An incident the session opened but
         whose thread never started is started; one stopped inside a step resumes from its checkpoint."""
         values = await self.session_values()
+        views = [await self.incident(fingerprint) for fingerprint in values.get("incidents", {})]
+        self.context.budget.take(
+            sum(view.values.get("llm_calls", 0) for view in views)
+        )  # what was spent before
         recovered = []
         for fingerprint in values.get("incidents", {}):
             thread = self.thread_of(fingerprint)
@@ -108,6 +112,8 @@ class PlayRunner:
             update, self._config(self.play_id), context=self.context, durability="sync"
         )
         await prune(self.checkpointer, [self.play_id], self.context.settings.checkpoints_kept)
+        for fingerprint, evidence in values.get("recurred", {}).items():
+            await self.note_recurrence(fingerprint, {"at_ns": now, "evidence": evidence})
         for fingerprint in values.get("opened", []):
             seed = values["seeds"][fingerprint]
             await self.open_incident(
@@ -122,6 +128,14 @@ class PlayRunner:
         if (await self.incidents.aget_state(self._config(thread))).values:
             return await self.incident(fingerprint)
         return await self._invoke(thread, initial)
+
+    async def note_recurrence(self, fingerprint: str, sighting: Json) -> IncidentView | None:
+        """New evidence for an open incident goes to its thread (a comment on its issue). An incident that
+        waits for a human is left as it is: the human is deciding on the issue already."""
+        view = await self.incident(fingerprint)
+        if not view.values or view.waiting_for_human or view.values.get("stage") == "done":
+            return None
+        return await self._invoke(view.thread_id, {"recurrences": [sighting], "now_ns": self.clock()})
 
     async def run_due_incidents(self, *, concurrency: int = 1) -> list[IncidentView]:
         """Run every incident whose wait is over (CI to look at again, GitHub to retry)."""

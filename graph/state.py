@@ -88,6 +88,8 @@ class IncidentState(TypedDict):
     decisions: NotRequired[list[Json]]
     retry_from: NotRequired[int]  # attempts before a human's `retry` do not count against maxIterations
     wake_at_ns: NotRequired[int | None]  # when a waiting incident wants to run again
+    recurrences: NotRequired[Annotated[list[Json], operator.add]]  # later sightings: {at_ns, evidence}
+    recurrences_noted: NotRequired[int]
     timeline: NotRequired[Annotated[list[Event], operator.add]]
 
 

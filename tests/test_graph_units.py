@@ -11,8 +11,10 @@ from langchain_core.messages import AIMessage, HumanMessage
 from graph import graph as wiring
 from graph import issue, scope
 from graph.config import ConfigFileError, HealerSettings, remediation_defaults, settings_from
+from graph.context import HealerContext, SessionBudget, spent
 from graph.llm import CompatibleChatOpenAI, estimate_tokens
 from graph.nodes.evaluate import prompt
+from graph.nodes.note_recurrence import worth_a_comment
 from graph.state import Analysis, FileChange, ProposedChange
 from graph.triage.models import Finding
 from graph.triage.state_rules import state_findings
@@ -199,3 +201,21 @@ def test_analysis_keeps_facts_apart_from_hypotheses() -> None:
     fields = list(Analysis.model_fields)
     assert fields.index("facts") < fields.index("hypotheses")
     assert Analysis.model_json_schema()["properties"]["evidence"]["description"].startswith("the log lines")
+
+
+def test_later_evidence_is_noted_on_the_issue_with_backoff() -> None:
+    filed = _state(analysis=None, issue={"number": 1}, notified=True)
+    assert wiring.next_step(filed | {"recurrences": [{"at_ns": 1, "evidence": []}]}) == "note_recurrence"
+    assert wiring.next_step(filed | {"recurrences": [{}], "recurrences_noted": 1}) == "__end__"
+    assert [n for n in range(1, 20) if worth_a_comment(n)] == [1, 2, 4, 8, 16]
+
+
+def test_llm_budgets_per_session_and_per_incident() -> None:
+    context = HealerContext(settings=settings(incident_llm_tokens=1000), budget=SessionBudget(3))
+    assert spent(context, {}, 2) is None
+    assert "session's LLM budget of 3 calls" in (spent(context, {}, 2) or "")
+    assert spent(context, {}, 1) is None  # a smaller request still fits
+    context.budget.give_back(3)
+    assert "incident's LLM budget of 1000 tokens" in (
+        spent(context, {"prompt_tokens": 900, "completion_tokens": 100}, 1) or ""
+    )

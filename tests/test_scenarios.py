@@ -154,3 +154,31 @@ def test_a_fix_is_proposed_in_a_draft_pr_ci_goes_green_and_the_issue_is_resolved
     ]
     assert report["issues"][0]["state"] == "closed"
     assert report["status"] == "resolved"
+
+
+def test_red_ci_max_iterations_times_hands_over_to_a_human() -> None:
+    result, report = run("remediation-exhausted")
+    [incident] = result.incidents
+    attempts = incident.values["attempts"]
+    assert [(a["n"], a["ci"]) for a in attempts] == [
+        (1, "failure"),
+        (2, "failure"),
+    ]  # maxIterations is 2 here
+    assert [p["number"] for p in report["pull_requests"]] == [2, 3]
+    assert [b["head"] for b in bodies("remediation-exhausted", "POST", "/pulls")] == [
+        f"healer/{incident.fingerprint[:8]}-1",
+        f"healer/{incident.fingerprint[:8]}-2",
+    ]
+    comments = [b["body"] for b in bodies("remediation-exhausted", "POST", "/issues/1/comments")]
+    assert [c.splitlines()[0] for c in comments] == [
+        "### Remediation attempt #1",
+        "### Remediation attempt #1: CI failed",
+        "### Remediation attempt #2",
+        "### Remediation attempt #2: CI failed",
+        "### Needs a human",
+    ]
+    assert bodies("remediation-exhausted", "POST", "/issues/1/labels") == [["needs-human"]]
+    assert incident.waiting_for_human and incident.values["stage"] == "awaiting_human"
+    assert "did not fix it (#1 CI failed, #2 CI failed)" in incident.values["escalation_reason"]
+    assert report["status"] == "escalated"
+    assert report["llm"]["calls"] == len(bodies("remediation-exhausted", "POST", "/chat/completions"))

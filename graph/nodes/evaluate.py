@@ -13,7 +13,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from graph.context import HealerContext
+from graph.context import HealerContext, spent
 from graph.llm import LlmError, Usage, conversation, counted, estimate_tokens, structured
 from graph.prompts import render, template
 from graph.state import Analysis, Attempt, IncidentState, event
@@ -28,8 +28,7 @@ async def evaluate(state: IncidentState, runtime: Runtime[HealerContext]) -> dic
     llm = context.evaluation_llm
     if llm is None:
         return _without_model(state, "no LLM is configured (OPENAI_API_KEY or OPENAI_BASE_URL)")
-    if not context.budget.take(CALLS_PER_EVALUATION):
-        why = f"the session's LLM budget of {context.budget.limit} calls is spent"
+    if why := spent(context, state, CALLS_PER_EVALUATION):
         return _without_model(state, why) | {"escalation_reason": why}
     messages = conversation(
         template("evaluation.system").template, prompt(state, context.settings.evaluation_prompt_tokens)

@@ -15,7 +15,7 @@ from langchain_core.tools import StructuredTool
 from langgraph.runtime import Runtime
 
 from graph import issue, scope
-from graph.context import HealerContext
+from graph.context import HealerContext, spent
 from graph.llm import LlmError, Usage, conversation, counted, structured, tool_round
 from graph.prompts import render, template
 from graph.state import Analysis, Attempt, IncidentState, ProposedChange, event
@@ -38,8 +38,7 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
     n = len(attempts) + 1
     if github is None or llm is None:
         return {"escalation_reason": "remediation needs both GitHub and a model", "stage": "awaiting_human"}
-    if not context.budget.take(CALLS_PER_ATTEMPT):
-        why = f"the session's LLM budget of {context.budget.limit} calls is spent"
+    if why := spent(context, state, CALLS_PER_ATTEMPT):
         return {"escalation_reason": why, "timeline": [event(now, "budget spent", why)]}
     analysis = Analysis.model_validate(state["analysis"])
     number = state["issue"]["number"]
