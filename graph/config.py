@@ -68,6 +68,7 @@ class HealerSettings(BaseSettings):
     evaluation_model: str = Field(default="gpt-4o-mini", validation_alias=_env("HEALER_EVALUATION_MODEL"))
     remediation_model: str = Field(default="gpt-4o", validation_alias=_env("HEALER_REMEDIATION_MODEL"))
     database_url: str = Field(default=DEFAULT_DATABASE_URL, validation_alias=_env("HEALER_DATABASE_URL"))
+    api_token: SecretStr | None = Field(default=None, validation_alias=_env("HEALER_API_TOKEN"))
     cto_config: Path | None = Field(default=None, validation_alias=_env("HEALER_CTO_CONFIG"))
 
     # --- bounds (DESIGN §3: every loop has one) -----------------------------------------------------
@@ -111,6 +112,9 @@ class HealerSettings(BaseSettings):
                 if value is not None
             }
         )
+
+    def database_backend(self) -> str:
+        return "postgres" if self.database_url.startswith(("postgres", "postgresql")) else "sqlite"
 
     def github_configured(self) -> bool:
         return self.github_token is not None or (

@@ -39,6 +39,7 @@ class SessionState(TypedDict):
     recent: NotRequired[list[str]]  # the last lines of the previous pass, for evidence windows
     coderuns: NotRequired[list[Json]]
     pod_agents: NotRequired[dict[str, str]]  # pod -> agent, from its CodeRun's `github-app`
+    pulls: NotRequired[dict[str, Json]]  # the play's pull requests by number: reviews, commenters, CI
     batch: NotRequired[list[Json]]  # this pass's new lines (emptied by open_incidents)
     findings: NotRequired[list[Json]]  # this pass's findings, each with its evidence
     incidents: NotRequired[dict[str, Json]]  # fingerprint -> what opened it

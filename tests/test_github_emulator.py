@@ -12,7 +12,7 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -223,11 +223,138 @@ def test_ci_state_follows_the_script_of_each_pull_request(emulator: Recorder, gi
     assert_bodies_match_openapi(emulator)
 
 
+def _at(minute: int) -> datetime:
+    """A time of the agents' play, `minute` minutes after 06:00 on the day of FIXED_NOW (07:00)."""
+    return datetime(2026, 11, 24, 6, 0, tzinfo=UTC) + timedelta(minutes=minute)
+
+
+def _iso(minute: int) -> str:
+    return _at(minute).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _seed_the_play(emulator: GitHubEmulator) -> tuple[int, int]:
+    """Rex's pull request (three commits pushed out of order, reviewed and discussed), then Blaze's."""
+    rex = emulator.seed_pull(
+        head="feature/task-3-auth",
+        title="feat(auth): task 3",
+        author="5dlabs-rex[bot]",
+        created_at=_at(0),
+        labels=["task-3", "agent:rex"],
+        commits=[_at(10), _at(-5), _at(3)],
+        reviews=[
+            ("5dlabs-tess[bot]", "APPROVED", _at(20)),
+            ("5dlabs-cleo[bot]", "COMMENTED", _at(8)),
+            ("5dlabs-tess[bot]", "APPROVED", _at(25)),
+        ],
+        comments=[
+            ("5dlabs-cleo[bot]", "Quality looks fine", _at(11)),
+            ("5dlabs-tess[bot]", "Tests pass", _at(24)),
+        ],
+        ci=["pending", "failure"],
+    )
+    blaze = emulator.seed_pull(
+        head="task-4",
+        title="feat(ui): task 4",
+        author="5dlabs-blaze[bot]",
+        created_at=_at(5),
+        labels=["task-4"],
+        comments=[("5dlabs-cleo[bot]", "Looking", _at(15))],
+    )
+    return rex, blaze
+
+
+def test_pull_requests_agents_opened_are_listed_by_update_and_read_with_their_history(
+    emulator: Recorder, github: GitHubTools
+) -> None:
+    assert _seed_the_play(emulator) == (1, 2)
+    # Rex's was opened first but updated last (a review at 06:25): sort=updated desc puts it first
+    assert github.recent_pulls() == [
+        (1, "feature/task-3-auth", ["task-3", "agent:rex"], _at(25)),
+        (2, "task-4", ["task-4"], _at(15)),
+    ]
+    assert github.recent_pulls(1) == [(1, "feature/task-3-auth", ["task-3", "agent:rex"], _at(25))]
+
+    rex = github.pull_facts(1)
+    assert (rex.number, rex.url, rex.title, rex.author, rex.state, rex.labels) == (
+        1,
+        f"https://github.com/{REPOSITORY}/pull/1",
+        "feat(auth): task 3",
+        "5dlabs-rex[bot]",
+        "open",
+        ["task-3", "agent:rex"],
+    )
+    assert rex.head == "feature/task-3-auth" and rex.head_sha == github.branch_head("feature/task-3-auth")
+    assert (rex.updated_at, rex.last_commit_at) == (_at(25), _at(10))  # the latest seeded commit
+    assert rex.reviews == [
+        ("5dlabs-cleo[bot]", "COMMENTED", _at(8)),
+        ("5dlabs-tess[bot]", "APPROVED", _at(20)),
+        ("5dlabs-tess[bot]", "APPROVED", _at(25)),
+    ]
+    assert rex.commenters == [("5dlabs-cleo[bot]", _at(11)), ("5dlabs-tess[bot]", _at(24))]
+    shown = emulator.pulls[1]
+    assert (shown["user"]["login"], shown["user"]["type"], shown["commits"]) == ("5dlabs-rex[bot]", "Bot", 3)
+    assert [c["user"]["type"] for c in emulator.comments[1]] == ["Bot", "Bot"]
+    with urllib.request.urlopen(f"{emulator.url}/repos/{REPOSITORY}/pulls/1/commits") as answer:
+        commits = json.load(answer)  # oldest first, each by Rex
+    assert [c["commit"]["committer"]["date"] for c in commits] == [_iso(-5), _iso(3), _iso(10)]
+    assert {c["author"]["login"] for c in commits} == {"5dlabs-rex[bot]"} and commits[-1][
+        "sha"
+    ] == rex.head_sha
+    # each review names the head its reviewer saw: Cleo's (06:08) came before the last push
+    assert [r["commit_id"] for r in emulator.reviews[1]] == [commits[1]["sha"], rex.head_sha, rex.head_sha]
+
+    blaze = github.pull_facts(2)
+    assert (blaze.author, blaze.reviews, blaze.updated_at) == ("5dlabs-blaze[bot]", [], _at(15))
+    assert blaze.last_commit_at == _at(5)  # no commits seeded: the one the pull request was opened with
+    assert blaze.commenters == [("5dlabs-cleo[bot]", _at(15))]
+
+    # the seeded CI script is Rex's own; Healer's first pull request still takes ci_script[0]
+    assert [github.ci_state(rex.head_sha).state for _ in range(3)] == ["pending", "failure", "failure"]
+    assert github.ci_state("task-4").state == "success"
+    github.commit_files("healer/fix", "main", {"README.md": "fixed\n"}, "fix")
+    healer = github.open_draft_pull("healer/fix", "main", "fix", "Fixes it")
+    assert [github.ci_state(healer.head_sha).state for _ in range(2)] == ["pending", "failure"]
+
+    # Healer commenting on Blaze's pull request (at 07:00) updates it: now above Rex's, tied with Healer's own
+    github.comment(2, "Healer was here")
+    assert [(n, at) for n, _, _, at in github.recent_pulls()] == [
+        (3, FIXED_NOW),
+        (2, FIXED_NOW),
+        (1, _at(25)),
+    ]
+    assert github.pull_facts(2).commenters[-1] == ("octokit-fixture-user-a", FIXED_NOW)
+    with pytest.raises(GitHubNotFound):
+        github.pull_facts(99)
+
+    pulls, reads = f"/repos/{REPOSITORY}/pulls", set(emulator.requests)
+    assert {(m, p) for m, p in reads if p.startswith(pulls) or p.endswith("/comments")} >= {
+        ("GET", f"{pulls}?direction=desc&sort=updated&state=all"),  # what recent_pulls asks: no head filter
+        ("GET", f"{pulls}/1"),
+        ("GET", f"{pulls}/1/commits"),
+        ("GET", f"{pulls}/1/reviews"),
+        ("GET", f"/repos/{REPOSITORY}/issues/1/comments"),
+    }
+    assert_bodies_match_openapi(emulator)  # each of those bodies, and the 404 of #99
+
+
+def test_seeding_refuses_what_github_would_not_hold(emulator: Recorder) -> None:
+    with pytest.raises(ValueError, match="review states"):
+        emulator.seed_pull(
+            head="x", title="x", author="a", created_at=_at(0), reviews=[("b", "LGTM", _at(1))]
+        )
+    with pytest.raises(ValueError, match="new head branch"):
+        emulator.seed_pull(head="main", title="x", author="a", created_at=_at(0))
+    assert emulator.pulls == emulator.issues == {}
+
+
 def _scenario(clock: datetime | None = None) -> tuple[list[tuple[str, str]], str]:
     with Recorder(
         REPOSITORY, FILES, ci_script=[["failure"]], clock=(lambda: clock) if clock else None
     ) as run:
+        _seed_the_play(run)
         github = GitHubTools(GitHubConfig(token="x", base_url=run.url, write_spacing_s=None), REPOSITORY)
+        github.recent_pulls()
+        github.pull_facts(1)
         issue = github.create_issue("title", "body", LABELS, FINGERPRINT)
         github.comment(issue.number, "note", key="k")
         sha = github.commit_files("healer/x", "main", {"README.md": "new\n"}, "fix")

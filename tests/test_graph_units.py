@@ -17,6 +17,7 @@ from graph.nodes.evaluate import prompt
 from graph.nodes.note_recurrence import worth_a_comment
 from graph.state import Analysis, FileChange, ProposedChange
 from graph.triage.models import Finding
+from graph.triage.pull_rules import pull_findings, task_of
 from graph.triage.state_rules import state_findings
 
 NOW = 1_795_500_000_000_000_000
@@ -219,3 +220,56 @@ def test_llm_budgets_per_session_and_per_incident() -> None:
     assert "incident's LLM budget of 1000 tokens" in (
         spent(context, {"prompt_tokens": 900, "completion_tokens": 100}, 1) or ""
     )
+
+
+def test_a_pull_request_is_the_plays_when_it_names_one_of_its_tasks() -> None:
+    tasks = {"3", "12"}
+    assert task_of("feature/task-3-auth", [], tasks) == "3"
+    assert task_of("main", ["task-12"], tasks) == "12"
+    assert task_of("feature/task-31", [], tasks) is None  # task 31 is another play's
+    assert task_of("healer/04059ff2-1", [], tasks) is None
+
+
+def test_pull_request_rules() -> None:
+    start = "2026-11-24T06:00:00+00:00"
+    start_ns = 1_795_500_000 * 1_000_000_000
+
+    def agent_of(login: str) -> str:
+        return login.removesuffix("[bot]").removeprefix("5dlabs-")
+
+    pull = {
+        "number": 7,
+        "head": "feature/task-3",
+        "task_id": "3",
+        "author": "5dlabs-rex[bot]",
+        "last_commit_at": start,
+        "reviews": [["5dlabs-tess[bot]", "APPROVED", start]] * 3,
+        "commenters": [],
+        "ci": "failure",
+    }
+    runs = [
+        {
+            "name": "r",
+            "agent": "rex",
+            "task_id": 3,
+            "phase": "Running",
+            "terminal": False,
+            "created_at": start,
+        },
+        {
+            "name": "c",
+            "agent": "cleo",
+            "task_id": 3,
+            "phase": "Running",
+            "terminal": False,
+            "created_at": start,
+        },
+    ]
+    found = {(f.code, f.agent) for f in pull_findings("play", [pull], runs, agent_of, start_ns + 20 * MINUTE)}
+    assert found == {("A4", "tess"), ("A5", "rex"), ("A1", "cleo"), ("A3", "rex")}
+    commented = pull | {
+        "commenters": [["5dlabs-rex[bot]", start]],
+        "reviews": [],
+        "last_commit_at": "2026-11-24T06:10:00+00:00",
+    }
+    assert pull_findings("play", [commented], runs, agent_of, start_ns + 20 * MINUTE) == []

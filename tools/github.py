@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import islice
 from typing import Any, Literal, TypeVar
 
@@ -104,6 +105,23 @@ class CheckRef(BaseModel):
     status: str
     conclusion: str | None = None
     url: str | None = None
+
+
+class PullFacts(BaseModel):
+    """What the state rules need to know about one pull request of a play."""
+
+    number: int
+    url: str
+    title: str
+    head: str
+    head_sha: str
+    labels: list[str]
+    author: str
+    state: str
+    updated_at: datetime
+    last_commit_at: datetime | None = None
+    reviews: list[tuple[str, str, datetime | None]] = []  # (login, state, submitted_at)
+    commenters: list[tuple[str, datetime]] = []  # (login, created_at) of the conversation's comments
 
 
 class CiState(BaseModel):
@@ -296,6 +314,47 @@ class GitHubTools:
             draft=True,
         )
         return _pull_ref(pull)
+
+    def recent_pulls(self, limit: int = 30) -> list[tuple[int, str, list[str], datetime]]:
+        """(number, head branch, labels, updated_at) of the most recently updated pull requests."""
+
+        def read() -> list[tuple[int, str, list[str], datetime]]:
+            pulls = self.repo.get_pulls(state="all", sort="updated", direction="desc")
+            return [
+                (p.number, p.head.ref, [label.name for label in p.labels], p.updated_at)
+                for p in islice(pulls, limit)
+            ]
+
+        return self._call("list pull requests", read)
+
+    def pull_facts(self, number: int) -> PullFacts:
+        """A pull request with its reviews, its conversation's commenters and its last commit's time."""
+
+        def read() -> PullFacts:
+            pull = self.repo.get_pull(number)
+            commits = list(islice(pull.get_commits(), _LISTED_AT_MOST))
+            last = commits[-1].commit.committer.date if commits else None
+            return PullFacts(
+                number=pull.number,
+                url=pull.html_url,
+                title=pull.title,
+                head=pull.head.ref,
+                head_sha=pull.head.sha,
+                labels=[label.name for label in pull.labels],
+                author=pull.user.login,
+                state=pull.state,
+                updated_at=pull.updated_at,
+                last_commit_at=last,
+                reviews=[
+                    (r.user.login, r.state, r.submitted_at)
+                    for r in islice(pull.get_reviews(), _LISTED_AT_MOST)
+                ],
+                commenters=[
+                    (c.user.login, c.created_at) for c in islice(pull.get_issue_comments(), _LISTED_AT_MOST)
+                ],
+            )
+
+        return self._call(f"read pull request #{number}", read)
 
     def ci_state(self, ref: str) -> CiState:
         """The CI verdict for a ref: failure if any status or check failed, pending while any runs."""

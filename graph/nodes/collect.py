@@ -1,6 +1,6 @@
 """collect: what happened in the play since the last pass (DESIGN §3).
 
-Kubernetes says which CodeRuns and pods the play has, and which agent each pod is (the CodeRun's
+Kubernetes says which CodeRuns and pods the play has, GitHub what its pull requests went through, and which agent each pod is (the CodeRun's
 `github-app` label). Loki gives the pods' new lines from the cursor on, at most `lines_per_pass` of them
 (the next pass goes on from where this one stopped). A system that fails is noted in `degraded` and the
 pass goes on with what it has: the cursor only moves over lines that were really read.
@@ -15,9 +15,11 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from graph.context import HealerContext
+from graph.nodes.pulls import read_pulls
 from graph.session import SessionStart
 from graph.state import Json, SessionState
 from graph.triage.engine import AgentNames
+from tools.github import GitHubError
 from tools.kubernetes import CodeRunState, KubeError, KubernetesTools, PodState
 from tools.loki import LokiError, selector, selector_any_of
 from tools.loki_streams import LokiEntry
@@ -38,7 +40,15 @@ async def collect(state: SessionState, runtime: Runtime[HealerContext]) -> dict[
             coderuns, pod_agents = _cluster_view(runs, names, pod_agents)
         except KubeError as error:
             degraded.append(f"kubernetes: {redact(str(error))}")
+    pulls = state.get("pulls", {})
+    task_ids = {task.id for task in session.tasks}
+    if context.github is not None and task_ids:
+        try:
+            pulls = await asyncio.to_thread(read_pulls, context.github, task_ids, pulls)
+        except GitHubError as error:
+            degraded.append(f"github: {redact(str(error))}")
     update: dict[str, Any] = {
+        "pulls": pulls,
         "coderuns": coderuns,
         "pod_agents": pod_agents,
         "play_over": bool(coderuns) and all(run["terminal"] for run in coderuns),

@@ -4,6 +4,7 @@ window of the lines around it (redacted) as its evidence, at most one per finger
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -15,6 +16,7 @@ from graph.triage import preflight
 from graph.triage.engine import AgentNames, InventoryLine, TriageEngine, mark_repeated_errors
 from graph.triage.models import Finding, LogLine, timestamp_of
 from graph.triage.preflight import AgentSpan
+from graph.triage.pull_rules import pull_findings
 from graph.triage.state_rules import state_findings
 from tools.redact import redact
 
@@ -55,7 +57,11 @@ async def triage(state: SessionState, runtime: Runtime[HealerContext]) -> dict[s
     for finding in mark_repeated_errors(result.findings):
         around = _around(window, offset + (finding.line_no or 1) - 1, context.settings.evidence_lines)
         found.append(_with_evidence(finding, around, 1))
-    for finding in state_findings(session.play_id, state.get("coderuns", []), now):
+    rules = state_findings(session.play_id, state.get("coderuns", []), now)
+    rules += pull_findings(
+        session.play_id, state.get("pulls", {}).values(), state.get("coderuns", []), _login_agent(engine), now
+    )
+    for finding in rules:
         found.append(_with_evidence(finding, [finding.detail or finding.text], 1))
 
     return {
@@ -67,6 +73,11 @@ async def triage(state: SessionState, runtime: Runtime[HealerContext]) -> dict[s
         "lines_seen": state.get("lines_seen", 0) + len(batch),
         "last_line_ns": batch[-1]["ts"] if batch else state.get("last_line_ns"),
     }
+
+
+def _login_agent(engine: TriageEngine) -> Callable[[str], str]:
+    """GitHub logins as agents: `5dlabs-tess[bot]` is tess."""
+    return lambda login: engine.agents.canonical(login.removesuffix("[bot]"))
 
 
 def _widened(

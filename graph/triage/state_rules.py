@@ -94,6 +94,24 @@ def _age_ns(iso: str | None, now_ns: int) -> int | None:
 
 def _finding(play_id: str, code: str, agent: str, subject: str, detail: str, now_ns: int) -> Finding:
     name, severity, action = _RULES[code]
+    pod = subject if code in ("A2", "A7") else None
+    return rule_finding(
+        play_id, code, (name, severity, action), agent, workload_family(subject), detail, now_ns, pod
+    )
+
+
+def rule_finding(
+    play_id: str,
+    code: str,
+    rule: tuple[str, Severity, Action],
+    agent: str,
+    key: str,
+    detail: str,
+    now_ns: int,
+    pod: str | None = None,
+) -> Finding:
+    """A finding of a state rule: what it concluded is its text; `key` names its subject for the fingerprint."""
+    name, severity, action = rule
     return Finding(
         code=code,
         name=name,
@@ -104,9 +122,9 @@ def _finding(play_id: str, code: str, agent: str, subject: str, detail: str, now
         line_no=None,
         timestamp=timestamp_of(now_ns),
         agent=agent,
-        pod=subject if code in ("A2", "A7") else None,
+        pod=pod,
         text=detail,
         matched=detail,
-        fingerprint=fingerprint(play_id, agent, code, workload_family(subject)),
+        fingerprint=fingerprint(play_id, agent, code, key),
         detail=detail,
     )

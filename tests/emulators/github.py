@@ -11,12 +11,11 @@ counter, git SHAs from content), so recording a scenario twice gives identical c
 from __future__ import annotations
 
 import base64
-import difflib
 import hashlib
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +23,8 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+
+from tests.emulators import github_pulls as prs
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "github"
 FIXED_NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
@@ -104,6 +105,7 @@ class GitHubEmulator:
         self.issues: dict[int, dict[str, Any]] = {}  # pull requests too, as GitHub lists them
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self.pulls: dict[int, dict[str, Any]] = {}
+        self.reviews: dict[int, list[dict[str, Any]]] = {}  # pull request number -> its reviews, oldest first
         self.labels: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
         self._ids = count(1001)
@@ -112,6 +114,9 @@ class GitHubEmulator:
         self._commits: dict[str, dict[str, Any]] = {}
         self._branches: dict[str, str] = {}
         self._ci: dict[str, int] = {}  # head SHA -> index of its pull request in ci_script
+        self._seeded_ci: dict[str, list[str]] = {}  # head SHA of a seeded pull request -> its own script
+        self._seeded = 0  # pull requests seeded (an agent's), not opened by Healer
+        self._users: dict[str, dict[str, Any]] = {}
         self._reads: dict[str, int] = {}  # SHA -> combined-status reads so far
         self._run_ids: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -134,6 +139,51 @@ class GitHubEmulator:
 
     def writes(self) -> list[tuple[str, str]]:
         return [(m, p) for m, p in self.requests if m in ("POST", "PATCH", "PUT", "DELETE")]
+
+    def seed_pull(
+        self, *, head: str, title: str, author: str, created_at: datetime, labels: Sequence[str] = (),
+        commits: Sequence[datetime] = (), reviews: Sequence[prs.Event] = (),
+        comments: Sequence[prs.Event] = (), ci: Sequence[str] | None = None, base: str | None = None,
+        body: str | None = None, draft: bool = False,
+    ) -> int:  # fmt: skip
+        """An open pull request that `author` (an agent, e.g. `5dlabs-rex[bot]`), not Healer, opened from a
+        new branch `head` into `base` (the default branch), with its history: a commit by `author` on `head`
+        at each of `commits` (one at `created_at` if none), `reviews` as (login, APPROVED|CHANGES_REQUESTED|
+        COMMENTED|DISMISSED, at) and conversation `comments` as (login, body, at). Its `updated_at` is the
+        latest of all these. `ci` is what its head reports on successive status reads, as one entry of
+        `ci_script` does (None: success); Healer's own pull requests keep taking `ci_script` in order.
+        Naive datetimes are UTC. Returns the pull request's number."""
+        base = base or self.default_branch
+        if bad := sorted({state for _, state, _ in reviews} - prs.REVIEW_STATES):
+            raise ValueError(f"review states are {sorted(prs.REVIEW_STATES)}, not {bad}")
+        if base not in self._branches or head in self._branches:
+            raise ValueError(f"seeding needs an existing base ({base}) and a new head branch ({head})")
+        times = sorted(prs.iso(at) for at in commits) or [prs.iso(created_at)]
+        with self._lock:
+            sha, shas = self._branches[base], []
+            for n, at in enumerate(times, 1):
+                message = title if len(times) == 1 else f"{title} ({n}/{len(times)})"
+                sha = self._store_commit(self._commits[sha]["tree"], [sha], message, date=at, author=author)
+                shas.append(sha)
+            self._branches[head], self._seeded = sha, self._seeded + 1
+            if ci:
+                self._seeded_ci[sha] = list(ci)
+            issue = self._new_issue(title, body, labels, self._user(author), prs.iso(created_at))
+            pull = self._open_pull(issue, head, base, draft=draft)
+            for login, text, at in sorted(comments, key=lambda event: prs.iso(event[2])):
+                self._add_comment(issue, text, self._user(login), prs.iso(at))
+            for login, state, at in sorted(reviews, key=lambda event: prs.iso(event[2])):
+                ident, when = next(self._ids), prs.iso(at)
+                head_then = next(
+                    (s for s, t in zip(shas[::-1], times[::-1], strict=True) if t <= when), shas[0]
+                )
+                self.reviews[issue["number"]].append(prs.review_json(
+                    pull, ident=ident, node_id=_node_id("PullRequestReview", ident), user=self._user(login),
+                    state=state, at=when, commit_id=head_then,
+                ))  # fmt: skip
+            events = [prs.iso(created_at), *times, *(prs.iso(event[2]) for event in (*reviews, *comments))]
+            issue["updated_at"] = pull["updated_at"] = max(events)
+        return int(issue["number"])
 
     # --- HTTP ---------------------------------------------------------------------------------------
 
@@ -182,6 +232,8 @@ class GitHubEmulator:
         rest = parts.path[len(prefix) :] if parts.path.startswith(prefix) else "?"
         if (issue := re.match(r"/issues/(\d+)", rest)) and int(issue[1]) not in self.issues:
             return _error(404, "Not Found")
+        if (pull := re.match(r"/pulls/(\d+)", rest)) and int(pull[1]) not in self.pulls:
+            return _error(404, "Not Found")
         for verb, pattern, action in self._routes():
             if verb == method and (found := re.fullmatch(pattern, rest)):
                 try:
@@ -210,6 +262,9 @@ class GitHubEmulator:
             ("POST", "/git/refs", self._create_ref),
             ("GET", "/pulls", self._list_pulls),
             ("POST", "/pulls", self._create_pull),
+            ("GET", r"/pulls/(\d+)", lambda number, **_: (200, self._pull_view(int(number)), {})),
+            ("GET", r"/pulls/(\d+)/commits", self._pull_commits),
+            ("GET", r"/pulls/(\d+)/reviews", self._pull_reviews),
             ("GET", r"/commits/([^/]+)", self._commit),
             ("GET", r"/commits/([^/]+)/status", self._status),
             ("GET", r"/commits/([^/]+)/check-runs", self._check_runs),
@@ -243,16 +298,31 @@ class GitHubEmulator:
                                  "node_id": _node_id("Label", ident), "url": url}  # fmt: skip
         return self.labels[name]
 
-    def _new_issue(self, title: str, body: str | None, labels: list[str]) -> dict[str, Any]:
-        number, ident, now = len(self.issues) + 1, next(self._ids), self._now()
+    def _user(self, login: str) -> dict[str, Any]:
+        """The user (or App bot) `login`, with an id of its own; the emulator's actor is itself."""
+        if login == self._actor["login"]:
+            return self._actor
+        if login not in self._users:
+            ident = next(self._ids)
+            node_id = _node_id("Bot" if login.endswith("[bot]") else "User", ident)
+            self._users[login] = prs.user_json(self._actor, login, ident, node_id, self.url)
+        return self._users[login]
+
+    def _new_issue(
+        self, title: str, body: str | None, labels: Sequence[str], user: dict[str, Any] | None = None,
+        at: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        number, ident, now = len(self.issues) + 1, next(self._ids), at or self._now()
+        user = user or self._actor
+        association = "OWNER" if user is self._actor else "NONE"
         url = f"{self._api}/issues/{number}"
         issue = self._rebased(_templates()["issue"])
         issue |= {"url": url, "labels_url": f"{url}/labels{{/name}}", "comments_url": f"{url}/comments",
                   "events_url": f"{url}/events", "timeline_url": f"{url}/timeline",
                   "html_url": f"{self._html}/issues/{number}", "id": ident, "node_id": _node_id("Issue", ident),
-                  "number": number, "title": title, "body": body, "user": self._actor, "comments": 0,
+                  "number": number, "title": title, "body": body, "user": user, "comments": 0,
                   "labels": [self._label(name) for name in dict.fromkeys(labels)],
-                  "author_association": "OWNER", "created_at": now, "updated_at": now, "state_reason": None,
+                  "author_association": association, "created_at": now, "updated_at": now, "state_reason": None,
                   "reactions": {**issue["reactions"], "url": f"{url}/reactions"}}  # fmt: skip
         self.issues[number], self.comments[number] = issue, []
         return issue
@@ -304,15 +374,20 @@ class GitHubEmulator:
         return self._page(self.comments[int(number)], f"/issues/{number}/comments", query)
 
     def _create_comment(self, number: str, *, body: dict[str, Any], **_: Any) -> Reply:
-        issue, ident, now = self.issues[int(number)], next(self._ids), self._now()
+        return 201, self._add_comment(self.issues[int(number)], body.get("body", ""), self._actor), {}
+
+    def _add_comment(
+        self, issue: dict[str, Any], text: str, user: dict[str, Any], at: str | None = None
+    ) -> dict[str, Any]:
+        ident, now = next(self._ids), at or self._now()
         comment = {**self._rebased(_templates()["comment"]), "id": ident,
                    "node_id": _node_id("IssueComment", ident), "url": f"{self._api}/issues/comments/{ident}",
-                   "html_url": f"{issue['html_url']}#issuecomment-{ident}", "body": body.get("body", ""),
-                   "user": self._actor, "created_at": now, "updated_at": now, "issue_url": issue["url"],
-                   "author_association": "OWNER"}  # fmt: skip
+                   "html_url": f"{issue['html_url']}#issuecomment-{ident}", "body": text, "user": user,
+                   "created_at": now, "updated_at": now, "issue_url": issue["url"],
+                   "author_association": "OWNER" if user is self._actor else "NONE"}  # fmt: skip
         self.comments[issue["number"]].append(comment)
         issue.update(comments=issue["comments"] + 1, updated_at=now)
-        return 201, comment, {}
+        return comment
 
     def _add_labels(self, number: str, *, body: Any, **_: Any) -> Reply:
         issue = self.issues[int(number)]
@@ -340,8 +415,9 @@ class GitHubEmulator:
         self._trees[sha] = dict(sorted(entries.items()))
         return sha
 
-    def _store_commit(self, tree: str, parents: list[str], message: str) -> str:
-        record = {"tree": tree, "parents": parents, "message": message, "date": self._now()}
+    def _store_commit(self, tree: str, parents: list[str], message: str, **seeded: str) -> str:
+        """`seeded`: the `date` and the `author` login of an agent's commit (Healer's are dated now)."""
+        record = {"tree": tree, "parents": parents, "message": message, "date": self._now(), **seeded}
         sha = _git_sha("commit", json.dumps(record, sort_keys=True).encode())
         self._commits[sha] = record
         return sha
@@ -352,7 +428,11 @@ class GitHubEmulator:
 
     def _commit_json(self, sha: str) -> dict[str, Any]:
         record, template = self._commits[sha], self._rebased(_templates()["commit"])
+        user = self._user(record["author"]) if "author" in record else self._actor
         person = {"name": "Healer", "email": "healer@example.com", "date": record["date"]}
+        if "author" in record:
+            email = f"{user['id']}+{user['login']}@users.noreply.github.com"
+            person = {"name": user["login"], "email": email, "date": record["date"]}
         tree = {"sha": record["tree"], "url": f"{self._api}/git/trees/{record['tree']}"}
         parents = [
             {"sha": p, "url": f"{self._api}/commits/{p}", "html_url": f"{self._html}/commit/{p}"}
@@ -362,8 +442,8 @@ class GitHubEmulator:
                  "tree": tree, "url": f"{self._api}/git/commits/{sha}", "comment_count": 0}  # fmt: skip
         return {**template, "sha": sha, "node_id": _node_id("Commit", int(sha[:7], 16)), "commit": inner,
                 "url": f"{self._api}/commits/{sha}", "html_url": f"{self._html}/commit/{sha}",
-                "comments_url": f"{self._api}/commits/{sha}/comments", "author": self._actor,
-                "committer": self._actor, "parents": parents}  # fmt: skip
+                "comments_url": f"{self._api}/commits/{sha}/comments", "author": user,
+                "committer": user, "parents": parents}  # fmt: skip
 
     def _branch(self, name: str, **_: Any) -> Reply:
         if name not in self._branches:
@@ -461,14 +541,29 @@ class GitHubEmulator:
 
     def _list_pulls(self, *, query: dict[str, str], **_: Any) -> Reply:
         state, head, base = query.get("state", "open"), query.get("head"), query.get("base")
-        fields = _templates()["pull-simple"]
         found = [
-            {k: v for k, v in pull.items() if k in fields}
-            for pull in reversed(self.pulls.values())
+            prs.simple(pull, _templates()["pull-simple"])
+            for pull in prs.sorted_pulls([self._pull_view(number) for number in self.pulls], query)
             if state in ("all", pull["state"]) and head in (None, pull["head"]["label"])
             and base in (None, pull["base"]["ref"])
         ]  # fmt: skip
         return self._page(found, "/pulls", query)
+
+    def _pull_view(self, number: int) -> dict[str, Any]:
+        """The pull request as served: what it shares with its issue (labels, comments, dates) is the issue's
+        (Healer labels and comments on a pull request through its issue)."""
+        issue = self.issues[number]
+        shared = ("title", "body", "state", "labels", "comments", "updated_at", "closed_at")
+        return {**self.pulls[number], **{key: issue[key] for key in shared}}
+
+    def _pull_commits(self, number: str, *, query: dict[str, str], **_: Any) -> Reply:
+        pull = self.pulls[int(number)]
+        shas = prs.branch_commits(self._commits, pull["head"]["sha"], pull["base"]["sha"])
+        commits = [self._commit_json(sha) for sha in shas]
+        return self._page(commits, f"/pulls/{number}/commits", query)
+
+    def _pull_reviews(self, number: str, *, query: dict[str, str], **_: Any) -> Reply:
+        return self._page(self.reviews[int(number)], f"/pulls/{number}/reviews", query)
 
     def _create_pull(self, *, body: dict[str, Any], **_: Any) -> Reply:
         head, base = str(body.get("head", "")).split(":")[-1], str(body.get("base", ""))
@@ -481,45 +576,33 @@ class GitHubEmulator:
                 code="custom",
                 message=f"A pull request already exists for {self.owner}:{head}.",
             )
-        sha, base_sha = self._branches[head], self._branches[base]
-        before, after = (self._trees[self._commits[commit]["tree"]] for commit in (base_sha, sha))
-        changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
-        diff = [line for p in changed for line in difflib.ndiff(self._blobs.get(before.get(p, ""), "").splitlines(),
-                                                                self._blobs.get(after.get(p, ""), "").splitlines())]  # fmt: skip
-        self._ci[sha] = len(self.pulls)
+        self._ci[self._branches[head]] = len(self.pulls) - self._seeded  # Healer's n-th: ci_script[n]
         issue = self._new_issue(str(body.get("title", "")), body.get("body"), [])
-        number, ident, now = issue["number"], next(self._ids), self._now()
-        url, html = f"{self._api}/pulls/{number}", f"{self._html}/pull/{number}"
-        issue["pull_request"] = {"url": url, "html_url": html, "diff_url": f"{html}.diff",
-                                 "patch_url": f"{html}.patch", "merged_at": None}  # fmt: skip
-        links = {"self": url, "html": html, "issue": issue["url"], "comments": issue["comments_url"],
-                 "review_comments": f"{url}/comments", "review_comment": f"{self._api}/pulls/comments{{/number}}",
-                 "commits": f"{url}/commits", "statuses": f"{self._api}/statuses/{sha}"}  # fmt: skip
-        pull = self._rebased(_templates()["pull"])
-        pull |= {"url": url, "id": ident, "node_id": _node_id("PullRequest", ident), "html_url": html,
-                 "diff_url": f"{html}.diff", "patch_url": f"{html}.patch", "issue_url": issue["url"],
-                 "commits_url": links["commits"], "review_comments_url": links["review_comments"],
-                 "review_comment_url": links["review_comment"], "comments_url": issue["comments_url"],
-                 "statuses_url": links["statuses"], "number": number, "state": "open", "locked": False,
-                 "title": issue["title"], "user": self._actor, "body": issue["body"], "labels": [],
-                 "milestone": None, "active_lock_reason": None, "created_at": now, "updated_at": now,
-                 "closed_at": None, "merged_at": None, "merge_commit_sha": None, "assignee": None,
-                 "assignees": [], "requested_reviewers": [], "requested_teams": [], "head": self._side(head, sha),
-                 "base": self._side(base, base_sha), "_links": {k: {"href": v} for k, v in links.items()},
-                 "author_association": "OWNER", "auto_merge": None, "draft": bool(body.get("draft", False)),
-                 "merged": False, "mergeable": None, "rebaseable": None, "mergeable_state": "unknown",
-                 "merged_by": None, "comments": 0, "review_comments": 0, "maintainer_can_modify": False,
-                 "commits": 1, "additions": sum(line.startswith("+ ") for line in diff),
-                 "deletions": sum(line.startswith("- ") for line in diff), "changed_files": len(changed)}  # fmt: skip
-        self.pulls[number] = pull
-        return 201, pull, {}
+        return 201, self._open_pull(issue, head, base, draft=bool(body.get("draft", False))), {}
+
+    def _open_pull(self, issue: dict[str, Any], head: str, base: str, *, draft: bool) -> dict[str, Any]:
+        """The pull request from `head` into `base` that the (just created) `issue` is."""
+        sha, base_sha = self._branches[head], self._branches[base]
+        trees = [self._trees[self._commits[commit]["tree"]] for commit in (base_sha, sha)]
+        ident, commits = next(self._ids), prs.branch_commits(self._commits, sha, base_sha)
+        pull = prs.pull_json(self._rebased(_templates()["pull"]), issue, ident=ident, api=self._api,
+                         node_id=_node_id("PullRequest", ident), head=self._side(head, sha), draft=draft,
+                         base=self._side(base, base_sha), commits=len(commits),
+                         stats=prs.diff_stats(*trees, self._blobs))  # fmt: skip
+        issue["pull_request"] = {
+            key: pull[key] for key in ("url", "html_url", "diff_url", "patch_url", "merged_at")
+        }
+        self.pulls[pull["number"]], self.reviews[pull["number"]] = pull, []
+        return pull
 
     def _ci_state(self, sha: str, *, read: bool) -> str:
         """The state the commit reports now; `read` (a combined-status GET) moves its script on a step."""
         if read:
             self._reads[sha] = self._reads.get(sha, 0) + 1
         index = self._ci.get(sha)
-        states = self.ci_script[index] if index is not None and index < len(self.ci_script) else []
+        states = self._seeded_ci.get(sha) or (
+            self.ci_script[index] if index is not None and index < len(self.ci_script) else []
+        )
         return states[min(max(self._reads.get(sha, 0) - 1, 0), len(states) - 1)] if states else "success"
 
     def _commit(self, ref: str, **_: Any) -> Reply:
