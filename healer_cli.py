@@ -97,7 +97,43 @@ def _parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("--format", choices=("timeline", "json"), default="timeline")
     watch.set_defaults(run=_watch)
+    serve = commands.add_parser(
+        "serve",
+        help="run the session API and the scheduler (port 8083)",
+        description="Serve Healer's session API, its pages and /metrics, and run every active session in the "
+        "background. Embedded defaults: SQLite in .healer/healer.db, no credentials needed to start.",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 in a pod)"
+    )
+    serve.add_argument("--port", type=int, default=8083)
+    serve.add_argument("--interval", type=float, default=5.0, help="seconds between a session's passes")
+    serve.add_argument(
+        "--idle-timeout", type=float, default=3600.0, help="end a session after this long without new lines"
+    )
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(run=_serve)
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.logs import configure
+    from graph.config import HealerSettings
+    from server import create_app
+
+    configure(args.log_level.upper())
+    settings = HealerSettings()
+    app = create_app(settings, interval_s=args.interval, idle_timeout_s=args.idle_timeout)
+    where = f"http://{args.host}:{args.port}"
+    print(
+        f"healer: serving on {where} (pages at {where}/, API docs at {where}/docs, metrics at {where}/metrics); "
+        f"database {settings.database_backend()}",
+        file=sys.stderr,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, timeout_graceful_shutdown=10)
+    return 0
 
 
 def _watch(args: argparse.Namespace) -> int:

@@ -1,0 +1,61 @@
+"""`GET /metrics`: Prometheus text, gathered at scrape time from the sessions and their incidents.
+
+Sessions by status and findings by code and severity come from the store; LLM calls and tokens, GitHub
+writes and outside-system failures from the incidents' own counts (their checkpointed state), so the
+figures survive a restart and need no shared mutable counters.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from api.scheduler import Scheduler
+from api.store import SessionStore
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+async def render(store: SessionStore, scheduler: Scheduler) -> bytes:
+    registry = CollectorRegistry()
+    sessions = await store.list()
+    by_status = Gauge("healer_sessions", "Sessions by status", ["status"], registry=registry)
+    for status in ("active", "completed", "failed", "cancelled"):
+        by_status.labels(status).set(sum(1 for s in sessions if s.status == status))
+    findings = Gauge(
+        "healer_findings",
+        "Findings (one per incident) by code and severity",
+        ["code", "severity"],
+        registry=registry,
+    )
+    for (code, severity), count in Counter(
+        (d.issue_type, d.severity) for s in sessions for d in s.issues
+    ).items():
+        findings.labels(code, severity).set(count)
+    usage = await scheduler.usage()
+    llm_calls = Gauge(
+        "healer_llm_calls", "LLM calls made by incidents of running sessions", registry=registry
+    )
+    llm_calls.set(usage["llm_calls"])
+    tokens = Gauge(
+        "healer_llm_tokens", "LLM tokens of incidents of running sessions", ["kind"], registry=registry
+    )
+    tokens.labels("prompt").set(usage["prompt_tokens"])
+    tokens.labels("completion").set(usage["completion_tokens"])
+    writes = Gauge(
+        "healer_github_issues", "GitHub issues filed by incidents of running sessions", registry=registry
+    )
+    writes.set(usage["issues"])
+    degraded = Gauge(
+        "healer_outside_errors",
+        "Outside-system failures noted by incidents of running sessions",
+        registry=registry,
+    )
+    degraded.set(usage["outside_errors"])
+    Gauge("healer_passes", "Session passes run since start", registry=registry).set(scheduler.passes_run)
+    Gauge("healer_running_sessions", "Sessions with a run in this process", registry=registry).set(
+        len(scheduler.running())
+    )
+    return generate_latest(registry)

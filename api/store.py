@@ -1,0 +1,142 @@
+"""Sessions, kept in the same database as the graphs' checkpoints (HEALER_DATABASE_URL): a SQLite file by
+default, Postgres to scale out. One table, one row per play: its status and times as columns (to list and
+filter), the whole session as JSON.
+
+Starting a session is one atomic upsert: a new play, or a play whose session is no longer active, is
+written; a play that is active is left alone and the caller told so (409), so two starts racing each
+other cannot both schedule a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Protocol
+
+import aiosqlite
+
+from api.models import Session, SessionStatus
+from graph.checkpoint import backend_of, sqlite_path
+
+_TABLE = """CREATE TABLE IF NOT EXISTS healer_sessions (
+    play_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    last_updated TEXT NOT NULL,
+    body TEXT NOT NULL
+)"""
+_UPSERT = """INSERT INTO healer_sessions (play_id, status, started_at, last_updated, body)
+VALUES ({p}, {p}, {p}, {p}, {p})
+ON CONFLICT (play_id) DO UPDATE SET status = excluded.status, started_at = excluded.started_at,
+    last_updated = excluded.last_updated, body = excluded.body
+WHERE healer_sessions.status <> 'active'
+RETURNING play_id"""
+_SAVE = "UPDATE healer_sessions SET status = {p}, last_updated = {p}, body = {p} WHERE play_id = {p}"
+_GET = "SELECT body FROM healer_sessions WHERE play_id = {p}"
+_LIST = "SELECT body FROM healer_sessions ORDER BY started_at DESC, play_id"
+_LIST_STATUS = "SELECT body FROM healer_sessions WHERE status = {p} ORDER BY started_at DESC, play_id"
+
+
+class SessionStore(Protocol):
+    async def start(self, session: Session) -> bool:
+        """Write a new session; False (and nothing written) if the play has an active one."""
+        ...
+
+    async def save(self, session: Session) -> None: ...
+
+    async def get(self, play_id: str) -> Session | None: ...
+
+    async def list(self, status: SessionStatus | None = None) -> list[Session]: ...
+
+
+def _row(session: Session) -> tuple[str, str, str, str, str]:
+    return (
+        session.play_id,
+        session.status,
+        session.started_at,
+        session.last_updated,
+        session.model_dump_json(),
+    )
+
+
+class SqliteStore:
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._db, self._lock = connection, asyncio.Lock()
+
+    async def start(self, session: Session) -> bool:
+        async with self._lock:
+            cursor = await self._db.execute(_UPSERT.format(p="?"), _row(session))
+            written = await cursor.fetchone()
+            await self._db.commit()
+        return written is not None
+
+    async def save(self, session: Session) -> None:
+        async with self._lock:
+            body = session.model_dump_json()
+            await self._db.execute(
+                _SAVE.format(p="?"), (session.status, session.last_updated, body, session.play_id)
+            )
+            await self._db.commit()
+
+    async def get(self, play_id: str) -> Session | None:
+        async with self._lock, self._db.execute(_GET.format(p="?"), (play_id,)) as cursor:
+            row = await cursor.fetchone()
+        return Session.model_validate_json(row[0]) if row else None
+
+    async def list(self, status: SessionStatus | None = None) -> list[Session]:
+        query, args = (_LIST, ()) if status is None else (_LIST_STATUS.format(p="?"), (status,))
+        async with self._lock, self._db.execute(query, args) as cursor:
+            rows = await cursor.fetchall()
+        return [Session.model_validate_json(row[0]) for row in rows]
+
+
+class PostgresStore:
+    def __init__(self, pool: object) -> None:
+        self._pool = pool
+
+    async def _fetch(self, query: str, args: tuple[object, ...], *, all_rows: bool = True) -> list[tuple]:
+        async with self._pool.connection() as connection, connection.cursor() as cursor:  # type: ignore[attr-defined]
+            await cursor.execute(query, args)
+            return await cursor.fetchall() if cursor.description else []
+
+    async def start(self, session: Session) -> bool:
+        return bool(await self._fetch(_UPSERT.format(p="%s"), _row(session)))
+
+    async def save(self, session: Session) -> None:
+        await self._fetch(
+            _SAVE.format(p="%s"),
+            (session.status, session.last_updated, session.model_dump_json(), session.play_id),
+        )
+
+    async def get(self, play_id: str) -> Session | None:
+        rows = await self._fetch(_GET.format(p="%s"), (play_id,))
+        return Session.model_validate_json(rows[0][0]) if rows else None
+
+    async def list(self, status: SessionStatus | None = None) -> list[Session]:
+        query, args = (_LIST, ()) if status is None else (_LIST_STATUS.format(p="%s"), (status,))
+        return [Session.model_validate_json(row[0]) for row in await self._fetch(query, args)]
+
+
+@contextlib.asynccontextmanager
+async def open_store(url: str) -> AsyncIterator[SessionStore]:
+    if backend_of(url) == "sqlite":
+        path = sqlite_path(url)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        async with aiosqlite.connect(path) as connection:
+            await connection.execute("PRAGMA journal_mode=WAL")  # the checkpointer writes the same file
+            await connection.execute(_TABLE)
+            await connection.commit()
+            yield SqliteStore(connection)
+        return
+    from psycopg_pool import AsyncConnectionPool
+
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    async with AsyncConnectionPool(
+        conninfo, min_size=1, max_size=8, kwargs={"autocommit": True}, open=False
+    ) as pool:
+        async with pool.connection() as connection:
+            await connection.execute(_TABLE)
+        yield PostgresStore(pool)

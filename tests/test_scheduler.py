@@ -1,0 +1,125 @@
+"""The scheduler: sessions end by themselves (play over, or idle), detections reach the store, and a run
+that fails unexpectedly is retried instead of taking the server down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from api.models import Session, rfc3339
+from api.scheduler import Scheduler
+from api.store import open_store
+from graph.checkpoint import open_checkpointer
+from graph.config import HealerSettings, settings_from
+from graph.context import HealerContext
+from graph.session import SessionStart
+from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator
+from tools.kubernetes import KubernetesTools, api_client
+
+START_NS = 1_795_500_000 * 1_000_000_000
+MINUTE = 60 * 1_000_000_000
+
+
+def session(play_id: str) -> Session:
+    now = rfc3339()
+    return Session.model_validate(
+        {
+            "play_id": play_id,
+            "namespace": "cto",
+            "started_at": now,
+            "last_updated": now,
+            "tasks": [{"id": "1"}],
+        }
+    )
+
+
+async def wait_for(check, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(int(seconds / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def test_a_session_ends_when_its_play_is_over_and_its_findings_are_stored(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/healer.db"
+    clock = [START_NS]
+    runs = [
+        EmulatedRun(
+            "play-x-rex-t1",
+            "5DLabs-Rex",
+            1,
+            [(START_NS - MINUTE, "Running"), (START_NS + MINUTE, "Failed")],
+            exit_code=2,
+        )
+    ]
+
+    async def scenario() -> Session | None:
+        with KubernetesEmulator("cto", "play-x", runs, clock=lambda: clock[0]) as kube:
+
+            @contextlib.asynccontextmanager
+            async def contexts(
+                settings: HealerSettings, _session: SessionStart
+            ) -> AsyncIterator[HealerContext]:
+                yield HealerContext(
+                    settings=settings, kube=KubernetesTools(api_client(kube.configuration()), "cto")
+                )
+
+            async with open_checkpointer(url) as saver, open_store(url) as store:
+                scheduler = Scheduler(
+                    settings_from({}),
+                    store,
+                    saver,
+                    interval_s=0.05,
+                    contexts=contexts,
+                    clock=lambda: clock[0],
+                )
+                await store.start(session("play-x"))
+                scheduler.schedule(session("play-x"))
+                await asyncio.sleep(0.3)
+                assert (await store.get("play-x")).status == "active"  # type: ignore[union-attr]
+                clock[0] += 2 * MINUTE  # the CodeRun fails: the play is over
+                await wait_for(lambda: _status_is(store, "play-x", "completed"))
+                await scheduler.shutdown()
+                return await store.get("play-x")
+
+    stored = asyncio.run(scenario())
+    assert stored is not None and stored.status == "completed"
+    assert stored.ended_reason == "the play is over: every CodeRun is terminal"
+    assert [(d.issue_type, d.agent) for d in stored.issues] == [
+        ("A7", "rex")
+    ]  # the failed pod, found and kept
+
+
+async def _status_is(store, play_id: str, status: str) -> bool:  # type: ignore[no-untyped-def]
+    found = await store.get(play_id)
+    return found is not None and found.status == status
+
+
+def test_an_idle_session_ends_and_a_failing_run_is_retried(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/healer.db"
+    attempts = []
+
+    @contextlib.asynccontextmanager
+    async def flaky(settings: HealerSettings, _session: SessionStart) -> AsyncIterator[HealerContext]:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("a bug on the first try")
+        yield HealerContext(settings=settings)
+
+    async def scenario() -> Session | None:
+        async with open_checkpointer(url) as saver, open_store(url) as store:
+            scheduler = Scheduler(
+                settings_from({}), store, saver, interval_s=0.01, idle_timeout_s=0.2, contexts=flaky
+            )
+            await store.start(session("play-idle"))
+            scheduler.schedule(session("play-idle"))
+            await wait_for(lambda: _status_is(store, "play-idle", "completed"))
+            await scheduler.shutdown()
+            return await store.get("play-idle")
+
+    stored = asyncio.run(scenario())
+    assert len(attempts) >= 2
+    assert stored is not None and stored.ended_reason == "no new log line for 0 s"
