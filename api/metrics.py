@@ -1,19 +1,20 @@
 """`GET /metrics`: Prometheus text, gathered at scrape time from the sessions and their incidents.
 
 Sessions by status and findings by code and severity come from the store; LLM calls and tokens, GitHub
-writes and outside-system failures from the incidents' own counts (their checkpointed state), so the
-figures survive a restart and need no shared mutable counters.
+issues and outside-system failures from the incidents' own counts (their checkpointed state); calls to
+outside systems, by outcome, and the time they took from `tools/calls.py`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter as Tally
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from api.scheduler import Scheduler
 from api.store import SessionStore
+from tools.calls import snapshot
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -30,7 +31,7 @@ async def render(store: SessionStore, scheduler: Scheduler) -> bytes:
         ["code", "severity"],
         registry=registry,
     )
-    for (code, severity), count in Counter(
+    for (code, severity), count in Tally(
         (d.issue_type, d.severity) for s in sessions for d in s.issues
     ).items():
         findings.labels(code, severity).set(count)
@@ -54,6 +55,20 @@ async def render(store: SessionStore, scheduler: Scheduler) -> bytes:
         registry=registry,
     )
     degraded.set(usage["outside_errors"])
+    calls, seconds = snapshot()
+    outside = Counter(
+        "healer_outside_calls",
+        "Calls to outside systems by outcome",
+        ["system", "outcome"],
+        registry=registry,
+    )
+    for (system, outcome), count in calls.items():
+        outside.labels(system, outcome).inc(count)
+    spent = Counter(
+        "healer_outside_call_seconds", "Time spent in calls to outside systems", ["system"], registry=registry
+    )
+    for system, total in seconds.items():
+        spent.labels(system).inc(total)
     Gauge("healer_passes", "Session passes run since start", registry=registry).set(scheduler.passes_run)
     Gauge("healer_running_sessions", "Sessions with a run in this process", registry=registry).set(
         len(scheduler.running())

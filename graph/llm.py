@@ -26,6 +26,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, ValidationError
 
 from graph.config import HealerSettings
+from tools.calls import timed
 from tools.redact import redact
 
 M = TypeVar("M", bound=BaseModel)
@@ -115,7 +116,8 @@ async def structured(
     problem = "no answer"
     for _ in range(tries):
         try:
-            reply = await runnable.ainvoke(conversation)
+            with timed("llm"):
+                reply = await runnable.ainvoke(conversation)
         except Exception as error:  # the client raises many kinds; all mean "no analysis from the model"
             usage.calls += 1
             raise LlmError(f"the model call failed: {redact(str(error))[:300]}") from None
@@ -155,7 +157,8 @@ async def tool_round(
     if not tools:
         return []
     try:
-        reply = await llm.bind_tools(list(tools), tool_choice="auto").ainvoke(list(messages))
+        with timed("llm"):
+            reply = await llm.bind_tools(list(tools), tool_choice="auto").ainvoke(list(messages))
     except Exception as error:
         usage.calls += 1
         raise LlmError(f"the model call failed: {redact(str(error))[:300]}") from None

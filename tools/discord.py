@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from tools.calls import timed
 from tools.redact import redact
 from tools.retrying import GaveUp, send_with_retries
 
@@ -122,7 +123,8 @@ class DiscordNotifier:
             "embeds": [embed(alert)],
             "allowed_mentions": {"parse": []},
         }
-        await self._post(payload)
+        with timed("discord"):
+            await self._post(payload)
         return Delivery.SENT
 
     async def _post(self, payload: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from github.Repository import Repository
 from pydantic import BaseModel
 from requests.exceptions import RequestException
 
+from tools.calls import timed
 from tools.redact import redact
 
 T = TypeVar("T")
@@ -370,6 +371,10 @@ class GitHubTools:
     # --- the retry policy ---------------------------------------------------------------------------
 
     def _call(self, what: str, action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with timed("github"):
+            return self._retrying(what, action, *args, **kwargs)
+
+    def _retrying(self, what: str, action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         attempt = 0
         while True:
             attempt += 1

@@ -22,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, Field
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from tools.calls import timed
 from tools.redact import redact
 
 CODERUN_GROUP, CODERUN_VERSION, CODERUN_PLURAL = "agents.platform", "v1", "coderuns"
@@ -232,7 +233,8 @@ class KubernetesTools:
         return response.data.decode("utf-8", "replace")
 
     def _json(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        response = self._call(what, call, *args, **kwargs)
+        with timed("kubernetes"):
+            response = self._call(what, call, *args, **kwargs)
         try:
             body = json.loads(response.data)
         except ValueError:

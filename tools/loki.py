@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from tools.calls import timed
 from tools.loki_streams import LokiEntry, LokiError, LokiProtocolError, entries_of
 from tools.redact import redact
 from tools.retrying import GaveUp, send_with_retries
@@ -319,7 +320,8 @@ class LokiClient:
         return data
 
     async def _get_json(self, path: str, params: Any, *, query: str | None = None) -> dict[str, Any]:
-        response = await self._get(path, params, query)
+        with timed("loki"):
+            response = await self._get(path, params, query)
         try:
             body = response.json()
         except ValueError:
