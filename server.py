@@ -8,15 +8,14 @@ session, a human's decision on an escalated incident, `/metrics`, and pages for 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import metrics, page
@@ -95,16 +94,24 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
-        return error_response(422, _first_problem(error.errors()))
+        problems = list(error.errors())
+        if problems and problems[0].get("type") == "json_invalid":
+            return error_response(
+                400, f"the body is not JSON: {problems[0].get('ctx', {}).get('error', '')}".strip()
+            )
+        if problems and problems[0].get("type") == "model_attributes_type":
+            return error_response(422, "the body must be a JSON object with at least play_id")
+        return error_response(422, _first_problem(problems))
 
     @app.get("/health", tags=["session API"])
     async def health() -> dict[str, str]:
         return {"status": "healthy", "version": VERSION, "service": SERVICE}
 
-    @app.post("/api/v1/session/start", tags=["session API"])
-    async def start(request: Request) -> JSONResponse:
+    async def writer(request: Request) -> None:
         require_token(request, token)
-        payload = _start_payload(await request.body())
+
+    @app.post("/api/v1/session/start", tags=["session API"], dependencies=[Depends(writer)])
+    async def start(request: Request, payload: SessionStart) -> JSONResponse:
         check_play_id(payload.play_id)
         now = rfc3339()
         session = Session.model_validate(
@@ -132,9 +139,8 @@ def create_app(
     async def list_active(request: Request) -> dict[str, Any]:
         return _listing(await store_of(request).list("active"))
 
-    @app.post("/api/v1/session/{play_id}/end", tags=["Healer"])
+    @app.post("/api/v1/session/{play_id}/end", tags=["Healer"], dependencies=[Depends(writer)])
     async def end(request: Request, play_id: str, body: EndRequest) -> JSONResponse:
-        require_token(request, token)
         session = await store_of(request).get(check_play_id(play_id))
         if session is None:
             raise ApiError(404, f"Session not found: {play_id}", session=None)
@@ -143,9 +149,12 @@ def create_app(
         ended = await scheduler_of(request).end(play_id, body.status, body.reason)  # type: ignore[arg-type]
         return JSONResponse({"status": "ok", "session": ended.public() if ended else None, "message": None})
 
-    @app.post("/api/v1/session/{play_id}/incidents/{fingerprint}/decision", tags=["Healer"])
+    @app.post(
+        "/api/v1/session/{play_id}/incidents/{fingerprint}/decision",
+        tags=["Healer"],
+        dependencies=[Depends(writer)],
+    )
     async def decide(request: Request, play_id: str, fingerprint: str, decision: Decision) -> JSONResponse:
-        require_token(request, token)
         session = await store_of(request).get(check_play_id(play_id))
         if session is None:
             raise ApiError(404, f"Session not found: {play_id}", session=None)
@@ -175,19 +184,6 @@ def create_app(
         return HTMLResponse(page.session(session))
 
     return app
-
-
-def _start_payload(body: bytes) -> SessionStart:
-    try:
-        document = json.loads(body or b"null")
-    except ValueError as error:
-        raise ApiError(400, f"the body is not JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise ApiError(422, "the body must be a JSON object with at least play_id")
-    try:
-        return SessionStart.model_validate(document)
-    except ValidationError as error:
-        raise ApiError(422, _first_problem(error.errors())) from None
 
 
 def _first_problem(errors: Any) -> str:
