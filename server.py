@@ -55,7 +55,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with (
             open_checkpointer(settings.database_url) as saver,
-            open_store(settings.database_url) as store,
+            open_store(settings.database_url, saver) as store,
         ):
             scheduler = Scheduler(
                 settings,

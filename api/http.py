@@ -11,8 +11,8 @@ from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-PLAY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-FINGERPRINT = re.compile(r"^[0-9a-f]{16}$")
+PLAY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 
 
 class ApiError(HTTPException):
@@ -28,7 +28,7 @@ def error_response(status_code: int, message: str, **fields: Any) -> JSONRespons
 
 
 def check_play_id(play_id: str) -> str:
-    if not PLAY_ID.match(play_id):
+    if not PLAY_ID.fullmatch(play_id):
         raise ApiError(
             422, "play_id must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
@@ -36,7 +36,7 @@ def check_play_id(play_id: str) -> str:
 
 
 def check_fingerprint(fingerprint: str) -> str:
-    if not FINGERPRINT.match(fingerprint):
+    if not FINGERPRINT.fullmatch(fingerprint):
         raise ApiError(422, "fingerprint must be 16 lowercase hex characters")
     return fingerprint
 

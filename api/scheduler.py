@@ -22,7 +22,7 @@ from api.models import Detection, Session, SessionStatus, rfc3339
 from api.store import SessionStore
 from graph.config import HealerSettings
 from graph.context import HealerContext
-from graph.runner import IncidentView, PlayRunner
+from graph.runner import IncidentView, PlayRunner, compiled
 from graph.services import live_context
 from graph.session import SessionStart
 from graph.triage.models import timestamp_of
@@ -32,6 +32,7 @@ ContextFactory = Callable[
     [HealerSettings, SessionStart], contextlib.AbstractAsyncContextManager[HealerContext]
 ]
 MAX_BACKOFF_S = 300.0
+_USAGE_KEYS = ("llm_calls", "prompt_tokens", "completion_tokens", "issues", "outside_errors")
 _FAILURE_EVENTS = ("github unavailable", "notification failed", "no analysis")
 
 
@@ -59,6 +60,8 @@ class Scheduler:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._runners: dict[str, PlayRunner] = {}
+        self._usage: dict[str, dict[str, int]] = {}  # per session, refreshed as it runs
+        self._graphs = compiled(checkpointer)
         self.passes_run = 0
 
     # --- lifecycle --------------------------------------------------------------------------------------
@@ -84,18 +87,12 @@ class Scheduler:
             event.set()
 
     async def usage(self) -> dict[str, int]:
-        """LLM, GitHub and failure counts of the incidents of the sessions running here."""
-        totals = dict.fromkeys(
-            ("llm_calls", "prompt_tokens", "completion_tokens", "issues", "outside_errors"), 0
-        )
-        for runner in list(self._runners.values()):
-            for view in await runner.all_incidents():
-                for key in ("llm_calls", "prompt_tokens", "completion_tokens"):
-                    totals[key] += view.values.get(key, 0)
-                totals["issues"] += 1 if view.values.get("issue") else 0
-                totals["outside_errors"] += sum(
-                    1 for e in view.values.get("timeline", []) if e["event"] in _FAILURE_EVENTS
-                )
+        """LLM, GitHub and failure counts of the incidents of the sessions run here (as last published:
+        a scrape reads no checkpoint)."""
+        totals = dict.fromkeys(_USAGE_KEYS, 0)
+        for counts in list(self._usage.values()):
+            for key, value in counts.items():
+                totals[key] += value
         return totals
 
     def running(self) -> list[str]:
@@ -138,7 +135,7 @@ class Scheduler:
     @contextlib.asynccontextmanager
     async def _runner(self, session: SessionStart) -> AsyncIterator[PlayRunner]:
         async with self.contexts(self.settings, session) as context:
-            yield PlayRunner(session, context, self.checkpointer, clock=self.clock)
+            yield PlayRunner(session, context, self.checkpointer, clock=self.clock, graphs=self._graphs)
 
     async def _run(self, session: Session) -> None:
         failures = 0
@@ -197,6 +194,7 @@ class Scheduler:
         """What the graphs found, into the session's `issues` (the API's detections), with the PRs Healer
         opened and the time of the last log line seen, for the pages."""
         views = await runner.all_incidents()
+        self._usage[play_id] = _usage_of(views)
         session = await self.store.get(play_id)
         if session is not None:
             changes: dict[str, Any] = {
@@ -213,6 +211,18 @@ class Scheduler:
             if any(getattr(session, key) != value for key, value in changes.items()):
                 await self.store.save(session.model_copy(update=changes | {"last_updated": rfc3339()}))
         return views
+
+
+def _usage_of(views: list[IncidentView]) -> dict[str, int]:
+    counts = dict.fromkeys(_USAGE_KEYS, 0)
+    for view in views:
+        for key in ("llm_calls", "prompt_tokens", "completion_tokens"):
+            counts[key] += view.values.get(key, 0)
+        counts["issues"] += 1 if view.values.get("issue") else 0
+        counts["outside_errors"] += sum(
+            1 for e in view.values.get("timeline", []) if e["event"] in _FAILURE_EVENTS
+        )
+    return counts
 
 
 def detection(view: IncidentView) -> Detection:

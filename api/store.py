@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Protocol
 
 import aiosqlite
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from api.models import Session, SessionStatus
-from graph.checkpoint import backend_of, sqlite_path
 
 _TABLE = """CREATE TABLE IF NOT EXISTS healer_sessions (
     play_id TEXT PRIMARY KEY,
@@ -62,8 +62,10 @@ def _row(session: Session) -> tuple[str, str, str, str, str]:
 
 
 class SqliteStore:
-    def __init__(self, connection: aiosqlite.Connection) -> None:
-        self._db, self._lock = connection, asyncio.Lock()
+    """On the checkpointer's own connection and lock: one writer to the file, so no "database is locked"."""
+
+    def __init__(self, connection: aiosqlite.Connection, lock: asyncio.Lock) -> None:
+        self._db, self._lock = connection, lock
 
     async def start(self, session: Session) -> bool:
         async with self._lock:
@@ -96,7 +98,7 @@ class PostgresStore:
     def __init__(self, pool: object) -> None:
         self._pool = pool
 
-    async def _fetch(self, query: str, args: tuple[object, ...], *, all_rows: bool = True) -> list[tuple]:
+    async def _fetch(self, query: str, args: tuple[object, ...]) -> list[tuple]:
         async with self._pool.connection() as connection, connection.cursor() as cursor:  # type: ignore[attr-defined]
             await cursor.execute(query, args)
             return await cursor.fetchall() if cursor.description else []
@@ -120,16 +122,16 @@ class PostgresStore:
 
 
 @contextlib.asynccontextmanager
-async def open_store(url: str) -> AsyncIterator[SessionStore]:
-    if backend_of(url) == "sqlite":
-        path = sqlite_path(url)
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        async with aiosqlite.connect(path) as connection:
-            await connection.execute("PRAGMA journal_mode=WAL")  # the checkpointer writes the same file
-            await connection.execute(_TABLE)
-            await connection.commit()
-            yield SqliteStore(connection)
+async def open_store(url: str, checkpointer: BaseCheckpointSaver) -> AsyncIterator[SessionStore]:
+    """The session store of the database `checkpointer` writes to (HEALER_DATABASE_URL)."""
+    if isinstance(checkpointer, AsyncSqliteSaver):
+        await checkpointer.setup()
+        async with checkpointer.lock:
+            await checkpointer.conn.execute("PRAGMA journal_mode=WAL")
+            await checkpointer.conn.execute("PRAGMA busy_timeout=30000")  # other processes (a second server)
+            await checkpointer.conn.execute(_TABLE)
+            await checkpointer.conn.commit()
+        yield SqliteStore(checkpointer.conn, checkpointer.lock)
         return
     from psycopg_pool import AsyncConnectionPool
 

@@ -4,6 +4,7 @@ not configured is left out, and the graph does what it can without it (see graph
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -14,13 +15,19 @@ from graph.config import HealerSettings
 from graph.context import HealerContext, SessionBudget
 from graph.llm import chat_model
 from graph.session import SessionStart
-from graph.triage.matcher import best_matcher
+from graph.triage.matcher import Matcher, best_matcher
 from tools.discord import DiscordConfig, DiscordNotifier
 from tools.github import GitHubConfig, GitHubTools
 from tools.kubernetes import KubeError, KubernetesTools, api_client_from_environment
 from tools.loki import LokiClient, LokiConfig
 
 log = logging.getLogger(__name__)
+
+
+@functools.cache
+def shared_matcher() -> Matcher:
+    """One matcher for every session of the process (triage runs on the event loop's thread)."""
+    return best_matcher()
 
 
 def github_config(settings: HealerSettings) -> GitHubConfig:
@@ -40,14 +47,15 @@ async def live_context(
     settings: HealerSettings, session: SessionStart, *, budget: SessionBudget | None = None
 ) -> AsyncIterator[HealerContext]:
     async with contextlib.AsyncExitStack() as stack:
-        http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.llm_timeout_s))
         context = HealerContext(
             settings=settings,
-            matcher=best_matcher(),
+            matcher=shared_matcher(),
             budget=budget or SessionBudget(settings.session_llm_calls),
-            evaluation_llm=chat_model(settings, settings.evaluation_model, http),
-            remediation_llm=chat_model(settings, settings.remediation_model, http),
         )
+        if settings.openai_api_key or settings.openai_base_url:
+            http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.llm_timeout_s))
+            context.evaluation_llm = chat_model(settings, settings.evaluation_model, http)
+            context.remediation_llm = chat_model(settings, settings.remediation_model, http)
         if settings.loki_url:
             config = LokiConfig(url=settings.loki_url, tenant=settings.loki_tenant)
             context.loki = await stack.enter_async_context(LokiClient(config))

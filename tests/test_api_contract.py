@@ -193,6 +193,7 @@ def test_listings_and_ending_a_session(api: httpx.Client) -> None:
         (json.dumps({"play_id": "p", "tasks": "many"}).encode(), 422, "tasks"),
         (json.dumps({"play_id": "p", "tasks": [{"title": "no id"}]}).encode(), 422, "tasks.0.id"),
         (json.dumps({"play_id": "p" * 200}).encode(), 422, "play_id"),
+        (json.dumps({"play_id": "play-1\n"}).encode(), 422, "play_id"),
     ],
 )
 def test_malformed_starts_are_4xx_with_a_message(

@@ -24,7 +24,7 @@ def test_metrics_count_what_an_operator_watches(tmp_path: Path) -> None:
         raise RuntimeError("Loki is down")
 
     async def scrape() -> str:
-        async with open_checkpointer(url) as saver, open_store(url) as store:
+        async with open_checkpointer(url) as saver, open_store(url, saver) as store:
             now = rfc3339()
             found = Detection(
                 detected_at=now, issue_type="A10", severity="critical", description="missing tool"

@@ -67,7 +67,7 @@ def test_a_session_ends_when_its_play_is_over_and_its_findings_are_stored(tmp_pa
                     settings=settings, kube=KubernetesTools(api_client(kube.configuration()), "cto")
                 )
 
-            async with open_checkpointer(url) as saver, open_store(url) as store:
+            async with open_checkpointer(url) as saver, open_store(url, saver) as store:
                 scheduler = Scheduler(
                     settings_from({}),
                     store,
@@ -110,7 +110,7 @@ def test_an_idle_session_ends_and_a_failing_run_is_retried(tmp_path: Path) -> No
         yield HealerContext(settings=settings)
 
     async def scenario() -> Session | None:
-        async with open_checkpointer(url) as saver, open_store(url) as store:
+        async with open_checkpointer(url) as saver, open_store(url, saver) as store:
             scheduler = Scheduler(
                 settings_from({}), store, saver, interval_s=0.01, idle_timeout_s=0.2, contexts=flaky
             )
