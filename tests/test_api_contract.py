@@ -3,6 +3,7 @@ the five endpoints of the original byte for byte, Healer's own additions, and th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -18,6 +19,10 @@ import httpx
 import psycopg
 import pytest
 
+from api.models import Session, rfc3339
+from api.store import open_store
+from graph.checkpoint import open_checkpointer
+from graph.replay import replay
 from tests.conftest import REPO, live_url
 
 START = {
@@ -268,3 +273,44 @@ def test_sessions_survive_kill_9_and_their_runs_continue(tmp_path: Path) -> None
             assert time.monotonic() < deadline, metrics
             time.sleep(0.2)
         assert "healer_running_sessions 2.0" in metrics
+
+
+def test_a_decision_resumes_an_escalated_incident(tmp_path: Path) -> None:
+    """The runtime-panic scenario, replayed into the server's database, leaves its R1 incident waiting
+    for a human; the API's decision resumes and finishes it."""
+    database = f"sqlite:///{tmp_path}/healer.db"
+    result = asyncio.run(replay(REPO / "cassettes" / "runtime-panic", database_url=database))
+    [panic] = [view for view in result.incidents if view.values["finding"]["code"] == "R1"]
+    assert panic.waiting_for_human
+
+    async def store_session() -> None:
+        async with open_checkpointer(database) as saver, open_store(database, saver) as store:
+            now = rfc3339()
+            body = result.loaded.session.model_dump() | {
+                "started_at": now,
+                "last_updated": now,
+                "status": "completed",
+            }
+            await store.start(Session.model_validate(body))
+
+    asyncio.run(store_session())
+    with serving(database) as (url, _), httpx.Client(base_url=url, timeout=30) as api:
+        path = f"/api/v1/session/play-panic/incidents/{panic.fingerprint}/decision"
+        answer = api.post(path, json={"action": "dismiss", "by": "ops", "note": "fixed by hand"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {
+            "status": "ok",
+            "incident": {"fingerprint": panic.fingerprint, "status": "closed"},
+        }
+        again = api.post(path, json={"action": "resolve"})
+        assert again.status_code == 409  # decided already: nothing waits any more
+
+
+def test_sigterm_stops_the_server_cleanly(tmp_path: Path) -> None:
+    with serving(f"sqlite:///{tmp_path}/healer.db") as (url, process):
+        httpx.post(f"{url}/api/v1/session/start", json=fresh("play-term"))
+        process.send_signal(signal.SIGTERM)
+        # uvicorn shuts the app down (the scheduler stops its runs), then exits by the signal it caught
+        assert process.wait(15) in (0, -signal.SIGTERM)
+        log = process.stderr.read().decode()  # type: ignore[union-attr]
+        assert "Application shutdown complete" in log and '"level": "error"' not in log
