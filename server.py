@@ -19,7 +19,15 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import metrics, page
-from api.http import ApiError, BodyLimit, check_fingerprint, check_play_id, error_response, require_token
+from api.http import (
+    ApiError,
+    BodyLimit,
+    check_fingerprint,
+    check_play_id,
+    error_response,
+    errors,
+    require_token,
+)
 from api.models import SERVICE, Session, rfc3339
 from api.scheduler import ContextFactory, Scheduler
 from api.store import SessionStore, open_store
@@ -110,7 +118,12 @@ def create_app(
     async def writer(request: Request) -> None:
         require_token(request, token)
 
-    @app.post("/api/v1/session/start", tags=["session API"], dependencies=[Depends(writer)])
+    @app.post(
+        "/api/v1/session/start",
+        tags=["session API"],
+        dependencies=[Depends(writer)],
+        responses=errors(400, 401, 409, 413, 422),
+    )
     async def start(request: Request, payload: SessionStart) -> JSONResponse:
         check_play_id(payload.play_id)
         now = rfc3339()
@@ -124,7 +137,7 @@ def create_app(
         message = f"Session started with {len(payload.tasks)} tasks and {agents} agent configurations"
         return JSONResponse({"status": "ok", "session_id": payload.play_id, "message": message})
 
-    @app.get("/api/v1/session/{play_id}", tags=["session API"])
+    @app.get("/api/v1/session/{play_id}", tags=["session API"], responses=errors(404, 422))
     async def get_session(request: Request, play_id: str) -> JSONResponse:
         session = await store_of(request).get(check_play_id(play_id))
         if session is None:
@@ -139,7 +152,12 @@ def create_app(
     async def list_active(request: Request) -> dict[str, Any]:
         return _listing(await store_of(request).list("active"))
 
-    @app.post("/api/v1/session/{play_id}/end", tags=["Healer"], dependencies=[Depends(writer)])
+    @app.post(
+        "/api/v1/session/{play_id}/end",
+        tags=["Healer"],
+        dependencies=[Depends(writer)],
+        responses=errors(401, 404, 409, 413, 422),
+    )
     async def end(request: Request, play_id: str, body: EndRequest) -> JSONResponse:
         session = await store_of(request).get(check_play_id(play_id))
         if session is None:
@@ -153,6 +171,7 @@ def create_app(
         "/api/v1/session/{play_id}/incidents/{fingerprint}/decision",
         tags=["Healer"],
         dependencies=[Depends(writer)],
+        responses=errors(401, 404, 409, 413, 422),
     )
     async def decide(request: Request, play_id: str, fingerprint: str, decision: Decision) -> JSONResponse:
         session = await store_of(request).get(check_play_id(play_id))
@@ -176,7 +195,7 @@ def create_app(
     async def overview(request: Request) -> HTMLResponse:
         return HTMLResponse(page.overview(await store_of(request).list()))
 
-    @app.get("/sessions/{play_id}", response_class=HTMLResponse, tags=["pages"])
+    @app.get("/sessions/{play_id}", response_class=HTMLResponse, tags=["pages"], responses=errors(404, 422))
     async def session_page(request: Request, play_id: str) -> HTMLResponse:
         session = await store_of(request).get(check_play_id(play_id))
         if session is None:

@@ -5,14 +5,33 @@ from __future__ import annotations
 
 import hmac
 import re
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PLAY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 FINGERPRINT = re.compile(r"[0-9a-f]{16}")
+
+
+class ErrorBody(BaseModel):
+    status: Literal["error"] = "error"
+    message: str
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error answers of an endpoint: each a JSON body with a message."""
+    meaning = {
+        400: "the body is not JSON",
+        401: "the bearer token is missing or wrong",
+        404: "no such session",
+        409: "a conflict with the session's state",
+        413: "the body is too large",
+        422: "a malformed request; the message names the field",
+    }
+    return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}
 
 
 class ApiError(HTTPException):
