@@ -21,6 +21,12 @@ def labels(finding: Finding, play_id: str) -> list[str]:
     return ["heal", finding.code.lower(), f"severity:{finding.severity}", f"play:{play_id}"]
 
 
+def marker_key(fingerprint: str, generation: int) -> str:
+    """What the issue's hidden marker names: the fingerprint, and which time it came back after it was
+    resolved (`~2`), so a re-report files a new issue instead of finding the closed one."""
+    return fingerprint if generation == 1 else f"{fingerprint}~{generation}"
+
+
 def finding_labels(play_id: str) -> list[str]:
     """The labels every issue of the play carries: what listing by label narrows to."""
     return ["heal", f"play:{play_id}"]

@@ -39,6 +39,8 @@ class IncidentView:
     values: Json
     waiting_for_human: bool
     question: Json | None
+    generation: int = 1
+    interrupted_in_a_step: bool = False  # a run stopped inside a step (a crash): it resumes from there
 
     @property
     def wake_at_ns(self) -> int | None:
@@ -90,15 +92,14 @@ class PlayRunner:
         )  # what was spent before
         recovered = []
         for fingerprint in values.get("incidents", {}):
-            thread = self.thread_of(fingerprint)
-            snapshot = await self.incidents.aget_state(self._config(thread))
-            if not snapshot.values and fingerprint in values.get("seeds", {}):
+            view = await self.incident(fingerprint)
+            if not view.values and fingerprint in values.get("seeds", {}):
                 seed = incident_input(
                     self.session, values["seeds"][fingerprint], values, self.clock(), self.context.settings
                 )
-                recovered.append(await self._invoke(thread, seed))
-            elif snapshot.next and not any(task.interrupts for task in snapshot.tasks):
-                recovered.append(await self._invoke(thread, None))
+                recovered.append(await self._invoke(view.thread_id, seed))
+            elif view.interrupted_in_a_step:
+                recovered.append(await self._invoke(view.thread_id, None))
         self._recovered = True
         return recovered
 
@@ -120,8 +121,8 @@ class PlayRunner:
             update, self._config(self.play_id), context=self.context, durability="sync"
         )
         await prune(self.checkpointer, [self.play_id], self.context.settings.checkpoints_kept)
-        for fingerprint, evidence in values.get("recurred", {}).items():
-            await self.note_recurrence(fingerprint, {"at_ns": now, "evidence": evidence})
+        for fingerprint, seen in values.get("recurred", {}).items():
+            await self.note_recurrence(fingerprint, seen, values)
         for fingerprint in values.get("opened", []):
             seed = values["seeds"][fingerprint]
             await self.open_incident(
@@ -137,13 +138,27 @@ class PlayRunner:
             return await self.incident(fingerprint)
         return await self._invoke(thread, initial)
 
-    async def note_recurrence(self, fingerprint: str, sighting: Json) -> IncidentView | None:
-        """New evidence for an open incident goes to its thread (a comment on its issue). An incident that
-        waits for a human is left as it is: the human is deciding on the issue already."""
+    async def note_recurrence(
+        self, fingerprint: str, seen: Json, pass_values: Json | None = None
+    ) -> IncidentView | None:
+        """New evidence for an open incident goes to its thread (a comment on its issue). A resolved one is
+        re-reported: a new incident, a new issue (DESIGN §5). One waiting for a human, or dismissed by one,
+        is left as it is."""
         view = await self.incident(fingerprint)
-        if not view.values or view.waiting_for_human or view.values.get("stage") == "done":
+        if not view.values or view.waiting_for_human:
             return None
-        return await self._invoke(view.thread_id, {"recurrences": [sighting], "now_ns": self.clock()})
+        now = self.clock()
+        if view.values.get("stage") == "done":
+            if view.values.get("status") != "resolved":
+                return None
+            seed = {"finding": seen["finding"], "evidence": seen["evidence"]}
+            initial = incident_input(self.session, seed, pass_values or {}, now, self.context.settings)
+            generation = view.generation + 1
+            return await self._invoke(
+                self.thread_of(fingerprint, generation), initial | {"generation": generation}
+            )
+        sighting = {"at_ns": now, "evidence": seen["evidence"]}
+        return await self._invoke(view.thread_id, {"recurrences": [sighting], "now_ns": now})
 
     async def run_due_incidents(self, *, concurrency: int = 1) -> list[IncidentView]:
         """Run every incident whose wait is over (CI to look at again, GitHub to retry)."""
@@ -171,19 +186,43 @@ class PlayRunner:
     async def _invoke(self, thread: str, payload: Any) -> IncidentView:
         await self.incidents.ainvoke(payload, self._config(thread), context=self.context, durability="sync")
         await prune(self.checkpointer, [thread], self.context.settings.checkpoints_kept)
-        return await self.incident(thread.rsplit("/", 1)[1])
+        return await self._view(thread)
 
-    def thread_of(self, fingerprint: str) -> str:
-        return f"{self.play_id}/{fingerprint}"
+    def thread_of(self, fingerprint: str, generation: int = 1) -> str:
+        """`<play>/<fingerprint>`; a fingerprint re-reported after it was resolved gets `~2`, `~3`, …"""
+        suffix = "" if generation == 1 else f"~{generation}"
+        return f"{self.play_id}/{fingerprint}{suffix}"
 
-    async def incident(self, fingerprint: str) -> IncidentView:
-        thread = self.thread_of(fingerprint)
+    async def _view(self, thread: str) -> IncidentView:
         snapshot = await self.incidents.aget_state(self._config(thread))
         questions = [i.value for task in snapshot.tasks for i in task.interrupts]
+        name = thread.rsplit("/", 1)[1]
+        fingerprint, _, generation = name.partition("~")
         return IncidentView(
-            thread, fingerprint, dict(snapshot.values), bool(questions), questions[0] if questions else None
+            thread,
+            fingerprint,
+            dict(snapshot.values),
+            bool(questions),
+            questions[0] if questions else None,
+            int(generation or 1),
+            bool(snapshot.next) and not questions,
         )
+
+    async def generations(self, fingerprint: str) -> list[IncidentView]:
+        """Every incident the fingerprint has had, oldest first."""
+        views = [await self._view(self.thread_of(fingerprint))]
+        while views[-1].values:
+            views.append(await self._view(self.thread_of(fingerprint, views[-1].generation + 1)))
+        return views[:-1] or views
+
+    async def incident(self, fingerprint: str) -> IncidentView:
+        """The fingerprint's latest incident."""
+        return (await self.generations(fingerprint))[-1]
 
     async def all_incidents(self) -> list[IncidentView]:
         values = await self.session_values()
-        return [await self.incident(fingerprint) for fingerprint in values.get("incidents", {})]
+        return [
+            view
+            for fingerprint in values.get("incidents", {})
+            for view in await self.generations(fingerprint)
+        ]

@@ -46,7 +46,7 @@ class SessionState(TypedDict):
     occurrences: NotRequired[dict[str, int]]  # fingerprint -> times seen
     opened: NotRequired[list[str]]  # fingerprints this pass opened an incident for
     seeds: NotRequired[dict[str, Json]]  # what each of those incidents starts from (finding, evidence)
-    recurred: NotRequired[dict[str, list[str]]]  # open fingerprint -> its new evidence this pass
+    recurred: NotRequired[dict[str, Json]]  # known fingerprint -> {finding, evidence} seen again this pass
     passes: NotRequired[int]
     lines_seen: NotRequired[int]
     last_line_ns: NotRequired[int | None]
@@ -64,6 +64,7 @@ Status = Literal["open", "remediating", "resolved", "escalated", "closed"]
 class IncidentState(TypedDict):
     play_id: str
     fingerprint: str
+    generation: NotRequired[int]  # 2, 3, … when the fingerprint came back after it was resolved
     repository: str | None
     namespace: NotRequired[str | None]
     now_ns: int

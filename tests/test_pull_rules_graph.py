@@ -70,3 +70,46 @@ def test_an_approval_loop_and_red_ci_after_approval_become_incidents(tmp_path: P
         "[HEAL-A4] Approval loop: tess (play-prs)",
         "[HEAL-A5] CI failing after approval: rex (play-prs)",
     ]
+
+
+def test_a_fingerprint_seen_again_after_it_was_resolved_is_reported_again(tmp_path: Path) -> None:
+    now = START_NS + 5 * 60 * 1_000_000_000
+    runs = [EmulatedRun("play-prs-rex-t3", "5DLabs-Rex", 3, [(START_NS, "Running")])]
+    github = GitHubEmulator(REPOSITORY, {"README.md": "x\n"}, clock=lambda: START + timedelta(minutes=5))
+    github.seed_pull(
+        head="feature/task-3-auth",
+        title="Task 3: auth",
+        author="5dlabs-rex[bot]",
+        created_at=START,
+        commits=[START + timedelta(minutes=4)],
+        reviews=[("5dlabs-tess[bot]", "APPROVED", START + timedelta(minutes=m)) for m in (1, 2, 3)],
+    )
+
+    async def scenario() -> list[dict]:
+        async with open_checkpointer(f"sqlite:///{tmp_path}/healer.db") as saver:
+            context = HealerContext(
+                settings=settings_from({}),
+                github=GitHubTools(
+                    GitHubConfig(token="t", base_url=github.url, write_spacing_s=None), REPOSITORY
+                ),
+                kube=KubernetesTools(api_client(kube.configuration()), "cto"),
+            )
+            runner = PlayRunner(SESSION, context, saver, clock=lambda: now)
+            await runner.run_pass()
+            [loop] = await runner.all_incidents()  # A4 escalates at once: a human is asked
+            assert loop.waiting_for_human
+            await runner.decide(loop.fingerprint, {"action": "resolve", "by": "ops"})
+            await runner.run_pass()  # tess's three approvals are still there
+            await runner.run_pass()  # and again: the second incident waits for a human; no third one
+            return [view.values | {"thread": view.thread_id} for view in await runner.all_incidents()]
+
+    with github, KubernetesEmulator("cto", "play-prs", runs, clock=lambda: now) as kube:
+        first, second = asyncio.run(scenario())
+    assert (
+        first["status"] == "resolved"
+        and first["issue"]["number"] == 2
+        and first["issue"]["state"] == "closed"
+    )
+    assert second["thread"] == f"play-prs/{first['fingerprint']}~2" and second["generation"] == 2
+    assert second["issue"]["number"] == 3  # a new issue, not the closed one found by its marker
+    assert "<!-- healer:fingerprint=" + first["fingerprint"] + "~2 -->" in github.issues[3]["body"]

@@ -45,13 +45,10 @@ async def file_issue(state: IncidentState, runtime: Runtime[HealerContext]) -> d
             "timeline": [event(now, "issue not filed", "GitHub is not configured")],
         }
     title, labels = issue.title(finding, play_id), issue.labels(finding, play_id)
+    key = issue.marker_key(finding.fingerprint, state.get("generation", 1))
     try:
-        found = await asyncio.to_thread(
-            github.find_labelled_issue, finding.fingerprint, issue.finding_labels(play_id)
-        )
-        filed = found or await asyncio.to_thread(
-            github.create_issue, title, text, labels, finding.fingerprint
-        )
+        found = await asyncio.to_thread(github.find_labelled_issue, key, issue.finding_labels(play_id))
+        filed = found or await asyncio.to_thread(github.create_issue, title, text, labels, key)
     except GitHubError as error:
         return {
             "wake_at_ns": now + RETRY_AFTER_NS,

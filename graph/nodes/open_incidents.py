@@ -19,13 +19,13 @@ async def open_incidents(state: SessionState, runtime: Runtime[HealerContext]) -
     occurrences = dict(state.get("occurrences", {}))
     opened: list[str] = []
     seeds: dict[str, Json] = {}
-    recurred: dict[str, list[str]] = {}
+    recurred: dict[str, Json] = {}
     timeline = []
     for item in state.get("findings", []):
         finding, fingerprint = item["finding"], item["finding"]["fingerprint"]
         occurrences[fingerprint] = occurrences.get(fingerprint, 0) + item["count"]
         if fingerprint in incidents and incidents[fingerprint].get("status") != "resolved":
-            recurred[fingerprint] = item["evidence"]
+            recurred[fingerprint] = {"finding": finding, "evidence": item["evidence"]}
             continue
         incidents[fingerprint] = {
             "code": finding["code"],

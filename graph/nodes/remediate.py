@@ -27,8 +27,11 @@ FILE_CHARS = 12_000  # one file as the model sees it
 RETRY_AFTER_NS = 60 * 1_000_000_000
 
 
-def branch_of(fingerprint: str, n: int) -> str:
-    return f"healer/{fingerprint[:8]}-{n}"
+def branch_of(fingerprint: str, n: int, generation: int = 1) -> str:
+    """`healer/<fingerprint>-<attempt>`; `-g<generation>` when the fingerprint came back after it was resolved."""
+    return (
+        f"healer/{fingerprint[:8]}-{n}" if generation == 1 else f"healer/{fingerprint[:8]}-g{generation}-{n}"
+    )
 
 
 async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> dict[str, Any]:
@@ -71,7 +74,11 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
         change = await structured(llm, messages, ProposedChange, usage)
     except LlmError as error:
         attempt = Attempt(
-            n=n, branch=branch_of(state["fingerprint"], n), ci="error", ci_detail=str(error), started_ns=now
+            n=n,
+            branch=branch_of(state["fingerprint"], n, state.get("generation", 1)),
+            ci="error",
+            ci_detail=str(error),
+            started_ns=now,
         )
         return _recorded(state, attempts, attempt, usage, now) | {"stage": "remediating"}
     except GitHubError as error:
@@ -83,7 +90,7 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
         context.budget.give_back(CALLS_PER_ATTEMPT - usage.calls)
     attempt = Attempt(
         n=n,
-        branch=branch_of(state["fingerprint"], n),
+        branch=branch_of(state["fingerprint"], n, state.get("generation", 1)),
         summary=change.summary,
         files=[scope.normal_path(f.path) or f.path for f in change.files],
         started_ns=now,
