@@ -236,7 +236,7 @@ def detection(view: IncidentView) -> Detection:
         severity=finding["severity"],
         description=f"{finding['name']}: {finding.get('detail') or finding['matched']}",
         agent=finding.get("agent"),
-        task_id=None,
+        task_id=values.get("task_id"),
         remediation_spawned=bool(values.get("attempts")),
         github_issue=(values.get("issue") or {}).get("url"),
     )

@@ -24,11 +24,20 @@ def incident_input(
         "evidence": seed["evidence"],
         "facts": facts_about(agent, finding, pass_values),
         "expected_tools": expected_tools(session, agent),
+        "task_id": coderun_task(agent, pass_values),
         "max_iterations": settings.remediation().max_iterations,
         "stage": "new",
         "status": "open",
         "timeline": [],
     }
+
+
+def coderun_task(agent: str | None, pass_values: Json) -> str | None:
+    """The task the agent's CodeRun works on (its `task-id` label), if the pass saw it."""
+    for run in pass_values.get("coderuns", []):
+        if agent and run.get("agent") == agent and run.get("task_id") is not None:
+            return str(run["task_id"])
+    return None
 
 
 def expected_tools(session: SessionStart, agent: str | None) -> list[str]:

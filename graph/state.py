@@ -72,6 +72,7 @@ class IncidentState(TypedDict):
     evidence: list[str]  # redacted log lines around the finding, with their times
     facts: list[str]  # what Kubernetes and the pre-flight check say, in words
     expected_tools: list[str]  # what the session declared for the finding's agent
+    task_id: NotRequired[str | None]  # the task of the agent's CodeRun
     max_iterations: NotRequired[int]  # remediation attempts before a human is asked (cto-config)
     stage: NotRequired[Stage]
     status: NotRequired[Status]
