@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+import httpx
+import pytest
 
 from api.models import Session, rfc3339
 from api.scheduler import Scheduler
@@ -15,8 +20,10 @@ from graph.checkpoint import open_checkpointer
 from graph.config import HealerSettings, settings_from
 from graph.context import HealerContext
 from graph.session import SessionStart
+from tests.conftest import live_url
 from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator
 from tools.kubernetes import KubernetesTools, api_client
+from tools.loki import LokiClient, LokiConfig
 
 START_NS = 1_795_500_000 * 1_000_000_000
 MINUTE = 60 * 1_000_000_000
@@ -123,3 +130,49 @@ def test_an_idle_session_ends_and_a_failing_run_is_retried(tmp_path: Path) -> No
     stored = asyncio.run(scenario())
     assert len(attempts) >= 2
     assert stored is not None and stored.ended_reason == "no new log line for 0 s"
+
+
+@pytest.mark.live
+def test_new_lines_on_the_tail_wake_the_session_at_once(tmp_path: Path) -> None:
+    """A 60 s interval, yet a line pushed to Loki is read within seconds: the tail woke the session."""
+    loki_url = live_url("LOKI_URL")
+    url = f"sqlite:///{tmp_path}/healer.db"
+    namespace = f"tail-{uuid.uuid4().hex[:8]}"
+    start = session("play-tail").model_copy(update={"namespace": namespace})
+
+    @contextlib.asynccontextmanager
+    async def contexts(settings: HealerSettings, _session: SessionStart) -> AsyncIterator[HealerContext]:
+        async with LokiClient(LokiConfig(url=loki_url)) as loki:
+            yield HealerContext(settings=settings, loki=loki)
+
+    async def scenario() -> Session | None:
+        async with open_checkpointer(url) as saver, open_store(url, saver) as store:
+            scheduler = Scheduler(settings_from({}), store, saver, interval_s=60, contexts=contexts)
+            await store.start(start)
+            scheduler.schedule(start)
+            await wait_for(lambda: _passes_at_least(scheduler, 1))
+            await asyncio.sleep(1.5)  # the tail's websocket is open
+            line = {
+                "stream": {"namespace": namespace, "pod": "rex-1"},
+                "values": [[str(time.time_ns() // 1000 * 1000), "INFO hello"]],
+            }
+            async with httpx.AsyncClient() as client:
+                (
+                    await client.post(f"{loki_url}/loki/api/v1/push", json={"streams": [line]})
+                ).raise_for_status()
+            await wait_for(lambda: _passes_at_least(scheduler, 2), seconds=20)
+            await wait_for(lambda: _last_line_seen(store, "play-tail"), seconds=20)
+            await scheduler.shutdown()
+            return await store.get("play-tail")
+
+    stored = asyncio.run(scenario())
+    assert stored is not None and stored.last_line_at is not None
+
+
+async def _passes_at_least(scheduler: Scheduler, count: int) -> bool:
+    return scheduler.passes_run >= count
+
+
+async def _last_line_seen(store, play_id: str) -> bool:  # type: ignore[no-untyped-def]
+    found = await store.get(play_id)
+    return found is not None and found.last_line_at is not None

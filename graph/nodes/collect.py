@@ -57,7 +57,7 @@ async def collect(state: SessionState, runtime: Runtime[HealerContext]) -> dict[
     }
     if context.loki is None:
         return update
-    query = _query(session, pod_agents)
+    query = play_query(session, pod_agents)
     start = state.get("cursor_ns") or now - FIRST_PASS_LOOKBACK_NS
     seen_at_cursor = set(state.get("boundary_keys", []))
     batch: list[LokiEntry] = []
@@ -108,7 +108,8 @@ def _cluster_view(
     return coderuns, pod_agents
 
 
-def _query(session: SessionStart, pod_agents: dict[str, str]) -> str:
+def play_query(session: SessionStart, pod_agents: dict[str, str]) -> str:
+    """The LogQL selector of the play's lines: its pods when Kubernetes named them, else its namespace."""
     labels = {"namespace": session.namespace or "default"}
     if pod_agents:
         return selector_any_of(labels, "pod", pod_agents)
