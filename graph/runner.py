@@ -117,8 +117,10 @@ class PlayRunner:
             }
             if self.started_ns is not None:
                 update["cursor_ns"] = self.started_ns
+        # A pass is checkpointed once, when it ends: one killed halfway is simply run again from the last
+        # pass's cursor (it wrote nothing outside), and a pass costs one write instead of four.
         values = await self.sessions.ainvoke(
-            update, self._config(self.play_id), context=self.context, durability="sync"
+            update, self._config(self.play_id), context=self.context, durability="exit"
         )
         await prune(self.checkpointer, [self.play_id], self.context.settings.checkpoints_kept)
         for fingerprint, seen in values.get("recurred", {}).items():
