@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -42,9 +42,7 @@ log = logging.getLogger("healer.api")
 
 
 class EndRequest(BaseModel):
-    status: str = Field(
-        pattern="^(completed|failed|cancelled)$", description="completed, failed or cancelled"
-    )
+    status: Literal["completed", "failed", "cancelled"]
     reason: str = Field(default="ended through the API", max_length=500)
 
 
@@ -164,7 +162,7 @@ def create_app(
             raise ApiError(404, f"Session not found: {play_id}", session=None)
         if session.status != "active":
             raise ApiError(409, f"Session {play_id} has already ended ({session.status})")
-        ended = await scheduler_of(request).end(play_id, body.status, body.reason)  # type: ignore[arg-type]
+        ended = await scheduler_of(request).end(play_id, body.status, body.reason)
         return JSONResponse({"status": "ok", "session": ended.public() if ended else None, "message": None})
 
     @app.post(

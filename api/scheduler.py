@@ -61,7 +61,6 @@ class Scheduler:
         self._limit = asyncio.Semaphore(max_concurrent)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
-        self._runners: dict[str, PlayRunner] = {}
         self._usage: dict[str, dict[str, int]] = {}  # per session, refreshed as it runs
         self._graphs = compiled(checkpointer)
         self.passes_run = 0
@@ -159,7 +158,6 @@ class Scheduler:
         play_id = session.play_id
         tail = _Tail(self, play_id)
         async with self._runner(session) as runner, tail:
-            self._runners[play_id] = runner
             last_lines, last_change = -1, self.clock()
             over = False
             while True:
@@ -183,7 +181,6 @@ class Scheduler:
                             play_id, "completed", f"no new log line for {self.idle_timeout_s:.0f} s"
                         )
                 if over and all(view.wake_at_ns is None for view in views):
-                    self._runners.pop(play_id, None)
                     return  # nothing left to look at; a decision resumes an escalation on demand
                 await self._pause(play_id)
 

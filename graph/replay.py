@@ -26,9 +26,9 @@ from graph.config import HealerSettings, settings_from
 from graph.context import HealerContext, SessionBudget
 from graph.llm import chat_model
 from graph.runner import PlayRunner
+from graph.services import shared_matcher
 from graph.session import SessionStart
 from graph.state import Json
-from graph.triage.matcher import best_matcher
 from tools.discord import DiscordConfig, DiscordNotifier
 from tools.github import GitHubConfig, GitHubTools
 from tools.kubernetes import KubernetesTools, api_client
@@ -98,7 +98,8 @@ class LoadedScenario:
         return self.folder / "http"
 
 
-def load(folder: Path) -> LoadedScenario:
+def load(folder: Path, *, recorded: bool = True) -> LoadedScenario:
+    """The scenario in `folder`; `recorded=False` when its traffic is about to be recorded."""
     if not folder.is_dir():
         raise ScenarioError(f"{folder}: no such scenario folder")
     texts = {}
@@ -109,7 +110,7 @@ def load(folder: Path) -> LoadedScenario:
             raise ScenarioError(f"{folder}: cannot read {name}: {error.strerror or error}") from None
     scenario = _parsed(folder, "scenario.json", lambda: Scenario.model_validate_json(texts["scenario.json"]))
     session = _parsed(folder, "session.json", lambda: SessionStart.from_json_bytes(texts["session.json"]))
-    if not (folder / "http").is_dir() or not any((folder / "http").glob("*.yaml")):
+    if recorded and not any((folder / "http").glob("*.yaml")):
         raise ScenarioError(f"{folder}: no recorded traffic in {folder / 'http'}")
     return LoadedScenario(folder, scenario, session)
 
@@ -160,7 +161,7 @@ async def services_for(
     address = {name: live.get(name, getattr(services, name)) for name in Services.model_fields}
     async with contextlib.AsyncExitStack() as stack:
         context = HealerContext(
-            settings=settings, matcher=best_matcher(), budget=SessionBudget(settings.session_llm_calls)
+            settings=settings, matcher=shared_matcher(), budget=SessionBudget(settings.session_llm_calls)
         )
         if address["loki"]:
             context.loki = await stack.enter_async_context(LokiClient(LokiConfig(url=address["loki"])))
@@ -225,7 +226,7 @@ async def replay(
     rewrites: dict[str, str] | None = None,
     clock: VirtualClock | None = None,
 ) -> ReplayResult:
-    loaded = load(folder) if not record else _load_for_recording(folder)
+    loaded = load(folder, recorded=not record)
     scenario = loaded.scenario
     services = {name: url for name, url in scenario.services.model_dump().items() if url}
     with contextlib.ExitStack() as stack:
@@ -233,13 +234,6 @@ async def replay(
             database_url = f"sqlite:///{stack.enter_context(tempfile.TemporaryDirectory())}/replay.db"
         stack.enter_context(replaying(loaded.traffic, services, record=record, rewrites=rewrites))
         return await _run(loaded, settings_for(scenario, database_url), live or {}, clock)
-
-
-def _load_for_recording(folder: Path) -> LoadedScenario:
-    scenario = Scenario.model_validate_json((folder / "scenario.json").read_text())
-    return LoadedScenario(
-        folder, scenario, SessionStart.from_json_bytes((folder / "session.json").read_text())
-    )
 
 
 def clock_of(scenario: Scenario) -> VirtualClock:

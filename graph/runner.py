@@ -59,12 +59,10 @@ class PlayRunner:
         checkpointer: BaseCheckpointSaver,
         *,
         clock: Callable[[], int],
-        started_ns: int | None = None,
         graphs: Graphs | None = None,
     ) -> None:
         self.session, self.context, self.clock = session, context, clock
         self.checkpointer = checkpointer
-        self.started_ns = started_ns
         self.sessions, self.incidents = graphs or compiled(checkpointer)
         self._recovered = False
 
@@ -115,8 +113,6 @@ class PlayRunner:
                 "play_id": self.play_id,
                 "session": self.session.model_dump(mode="json", by_alias=True),
             }
-            if self.started_ns is not None:
-                update["cursor_ns"] = self.started_ns
         # A pass is checkpointed once, when it ends: one killed halfway is simply run again from the last
         # pass's cursor (it wrote nothing outside), and a pass costs one write instead of four.
         values = await self.sessions.ainvoke(

@@ -25,11 +25,17 @@ def incident_input(
         "facts": facts_about(agent, finding, pass_values),
         "expected_tools": expected_tools(session, agent),
         "task_id": coderun_task(agent, pass_values),
-        "max_iterations": settings.remediation().max_iterations,
+        **_bounds(settings),
         "stage": "new",
         "status": "open",
         "timeline": [],
     }
+
+
+def _bounds(settings: HealerSettings) -> Json:
+    """cto-config.json's remediation bounds, read once for the incident's whole life."""
+    bounds = settings.remediation()
+    return {"max_iterations": bounds.max_iterations, "sync_timeout_secs": bounds.sync_timeout_secs}
 
 
 def coderun_task(agent: str | None, pass_values: Json) -> str | None:

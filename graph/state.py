@@ -74,6 +74,7 @@ class IncidentState(TypedDict):
     expected_tools: list[str]  # what the session declared for the finding's agent
     task_id: NotRequired[str | None]  # the task of the agent's CodeRun
     max_iterations: NotRequired[int]  # remediation attempts before a human is asked (cto-config)
+    sync_timeout_secs: NotRequired[int]  # how long CI may take on an attempt (cto-config)
     stage: NotRequired[Stage]
     status: NotRequired[Status]
     analysis: NotRequired[Json | None]

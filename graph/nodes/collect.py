@@ -117,8 +117,8 @@ def play_query(session: SessionStart, pod_agents: dict[str, str]) -> str:
 
 
 def _key(entry: LokiEntry) -> str:
-    material = f"{entry.timestamp_ns}\x1f{entry.labels.get('pod', '')}\x1f{entry.line}"
-    return hashlib.sha1(material.encode("utf-8", "replace")).hexdigest()[:16]
+    """`LokiEntry.key()` as a short string the session's JSON state can hold."""
+    return hashlib.sha1(repr(entry.key()).encode("utf-8", "replace")).hexdigest()[:16]
 
 
 def _line(entry: LokiEntry, pod_agents: dict[str, str]) -> Json:

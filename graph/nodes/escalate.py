@@ -35,7 +35,7 @@ def reason_of(state: IncidentState, max_iterations: int) -> str:
 
 async def escalate(state: IncidentState, runtime: Runtime[HealerContext]) -> dict[str, Any]:
     context, now = runtime.context, state["now_ns"]
-    reason = reason_of(state, context.settings.remediation().max_iterations)
+    reason = reason_of(state, state.get("max_iterations", 3))
     attempts = [Attempt.model_validate(a) for a in state.get("attempts", [])]
     analysis = Analysis.model_validate(state["analysis"]) if state.get("analysis") else None
     filed, github = state.get("issue"), context.github

@@ -12,11 +12,13 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from graph import issue
+from graph.config import RemediationDefaults
 from graph.context import HealerContext
 from graph.state import Attempt, IncidentState, event
 from tools.github import CiState, GitHubError
 
 POLL_NS = 15 * 1_000_000_000
+DEFAULT_SYNC_TIMEOUT_S = RemediationDefaults().sync_timeout_secs
 CI_DETAIL_CHARS = 1500
 
 
@@ -32,7 +34,7 @@ async def verify(state: IncidentState, runtime: Runtime[HealerContext]) -> dict[
         ci = await asyncio.to_thread(github.ci_state, attempt.commit)
     except GitHubError as error:
         return {"wake_at_ns": now + POLL_NS, "timeline": [event(now, "github unavailable", str(error))]}
-    timeout_ns = context.settings.remediation().sync_timeout_secs * 1_000_000_000
+    timeout_ns = state.get("sync_timeout_secs", DEFAULT_SYNC_TIMEOUT_S) * 1_000_000_000
     waited = now - (state.get("ci_wait_started_ns") or now)
     if ci.state == "pending" and waited < timeout_ns:
         return {"wake_at_ns": now + POLL_NS, "stage": "verifying"}
