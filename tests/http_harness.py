@@ -19,36 +19,17 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-import vcr
 import yaml
 
-from tools.recording import (
-    SECRET_HEADERS,
-    SECRET_QUERY,
-    json_body_matcher,
-    no_network,
-    scrub_request,
-    scrub_response,
-)
+from tools.recording import no_network, recorder
 
 REPO = Path(__file__).resolve().parents[1]
 CASSETTES = REPO / "cassettes"
 RECORDING = os.environ.get("HEALER_RECORD") == "1"
 
-RECORDER = vcr.VCR(
-    cassette_library_dir=str(CASSETTES),
-    record_mode="all" if RECORDING else "none",
-    match_on=("method", "scheme", "host", "port", "path", "query", "json_body"),
-    filter_headers=[(name, "[REDACTED]") for name in SECRET_HEADERS],
-    filter_query_parameters=[(name, "[REDACTED]") for name in SECRET_QUERY],
-    before_record_request=scrub_request,
-    before_record_response=scrub_response,
-    decode_compressed_response=True,
-    ignore_hosts=("testserver",),
-)
-RECORDER.register_matcher("json_body", json_body_matcher)
+RECORDER = recorder(record=RECORDING, library=CASSETTES)
 
 
 @contextlib.contextmanager
@@ -85,7 +66,26 @@ class Seen:
     body: bytes
 
 
-class ScriptedServer:
+class Loopback:
+    """A real HTTP server on 127.0.0.1 (a free port), serving from a daemon thread for a `with` block."""
+
+    def _bind(self, handler: type[BaseHTTPRequestHandler]) -> str:
+        """Bind the server (not yet serving) and return its base URL."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class ScriptedServer(Loopback):
     """Serves `replies` in order (the last one repeats) and keeps every request it saw."""
 
     def __init__(self, replies: list[Reply]) -> None:
@@ -120,18 +120,7 @@ class ScriptedServer:
             def log_message(self, *_args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
-
-    def __enter__(self) -> ScriptedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.url = self._bind(Handler)
 
 
 def interaction(

@@ -128,8 +128,15 @@ def split_persister(services: Mapping[str, str]) -> type:
 
 
 def recorder(
-    services: Mapping[str, str], *, record: bool, rewrites: Mapping[str, str] | None = None
+    services: Mapping[str, str] | None = None,
+    *,
+    record: bool,
+    rewrites: Mapping[str, str] | None = None,
+    library: Path | None = None,
 ) -> vcr.VCR:
+    """vcrpy set up as Healer records: secrets filtered, JSON bodies matched whatever their key order.
+    With `services`, a cassette is a folder with one file per system; `library` is where named cassettes
+    are looked up."""
     rewrites = dict(rewrites or {})
 
     def before_request(request: VcrRequest) -> VcrRequest:
@@ -153,9 +160,11 @@ def recorder(
         decode_compressed_response=True,
         ignore_hosts=("testserver",),
         ignore_localhost=False,
+        **({"cassette_library_dir": str(library)} if library else {}),
     )
     recording.register_matcher("json_body", json_body_matcher)
-    recording.register_persister(split_persister(services))
+    if services is not None:
+        recording.register_persister(split_persister(services))
     return recording
 
 
