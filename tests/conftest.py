@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +41,19 @@ def live_url(variable: str) -> str:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@contextlib.contextmanager
+def scratch_postgres() -> Iterator[str]:
+    """A new, empty database on the live test Postgres (HEALER_TEST_POSTGRES_URL), dropped afterwards."""
+    import psycopg  # only the Postgres tests need it
+
+    server = live_url("HEALER_TEST_POSTGRES_URL")
+    name = f"healer_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

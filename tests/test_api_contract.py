@@ -16,14 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from api.models import Session, rfc3339
 from api.store import open_store
 from graph.checkpoint import open_checkpointer
 from graph.replay import replay
-from tests.conftest import REPO, live_url
+from tests.conftest import REPO, scratch_postgres
 
 START = {
     "play_id": "play-42",
@@ -79,19 +78,6 @@ def serving(database_url: str, *, token: str | None = None) -> Iterator[tuple[st
                 process.kill()
 
 
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    server = live_url("HEALER_TEST_POSTGRES_URL")
-    name = f"healer_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.live)])
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """One live server per backend for the module; each test uses play ids of its own."""
@@ -99,7 +85,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         if request.param == "sqlite":
             url = f"sqlite:///{tmp_path_factory.mktemp('api')}/healer.db"
         else:
-            url = stack.enter_context(postgres_database())
+            url = stack.enter_context(scratch_postgres())
         base, _ = stack.enter_context(serving(url))
         yield stack.enter_context(httpx.Client(base_url=base, timeout=10))
 

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from graph.checkpoint import DatabaseUrlError, backend_of, checkpoint_count, open_checkpointer
 from graph.replay import replay
 from graph.summary import summary
-from tests.conftest import live_url
+from tests.conftest import scratch_postgres
 
 SCENARIO = Path(__file__).resolve().parents[1] / "cassettes" / "restart-midway"
 
@@ -46,21 +42,9 @@ def test_sqlite_checkpoints_are_pruned(tmp_path: Path) -> None:
     assert 0 < incident_checkpoints <= 10
 
 
-@contextlib.contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    name = f"healer_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
 @pytest.mark.live
 def test_postgres_gives_the_same_outcome_as_sqlite(tmp_path: Path) -> None:
-    with scratch_database(live_url("HEALER_TEST_POSTGRES_URL")) as url:
+    with scratch_postgres() as url:
         on_postgres = outcome(url)
 
         async def count() -> int:

@@ -31,30 +31,44 @@ SESSION = SessionStart.model_validate(
 )
 
 
-def test_an_approval_loop_and_red_ci_after_approval_become_incidents(tmp_path: Path) -> None:
-    now = START_NS + 20 * 60 * 1_000_000_000
-    runs = [EmulatedRun("play-prs-rex-t3", "5DLabs-Rex", 3, [(START_NS, "Running")])]
-    github = GitHubEmulator(REPOSITORY, {"README.md": "x\n"}, clock=lambda: START + timedelta(minutes=20))
+def emulated(github: GitHubEmulator, kube: KubernetesEmulator) -> HealerContext:
+    """No LLM, no Loki: GitHub and Kubernetes from their emulators."""
+    return HealerContext(
+        settings=settings_from({}),
+        github=GitHubTools(GitHubConfig(token="t", base_url=github.url, write_spacing_s=None), REPOSITORY),
+        kube=KubernetesTools(api_client(kube.configuration()), "cto"),
+    )
+
+
+def approved_three_times(
+    github: GitHubEmulator,
+    *,
+    commit_minute: int,
+    approval_minutes: tuple[int, ...],
+    ci: list[str] | None = None,
+) -> None:
+    """Rex's PR for task 3, which Tess approved at each of `approval_minutes`."""
     github.seed_pull(
         head="feature/task-3-auth",
         title="Task 3: auth",
         author="5dlabs-rex[bot]",
         created_at=START,
-        commits=[START + timedelta(minutes=1)],
-        reviews=[("5dlabs-tess[bot]", "APPROVED", START + timedelta(minutes=m)) for m in (2, 3, 4)],
-        ci=["failure"],
+        commits=[START + timedelta(minutes=commit_minute)],
+        reviews=[("5dlabs-tess[bot]", "APPROVED", START + timedelta(minutes=m)) for m in approval_minutes],
+        ci=ci,
     )
+
+
+def test_an_approval_loop_and_red_ci_after_approval_become_incidents(tmp_path: Path) -> None:
+    now = START_NS + 20 * 60 * 1_000_000_000
+    runs = [EmulatedRun("play-prs-rex-t3", "5DLabs-Rex", 3, [(START_NS, "Running")])]
+    github = GitHubEmulator(REPOSITORY, {"README.md": "x\n"}, clock=lambda: START + timedelta(minutes=20))
+    approved_three_times(github, commit_minute=1, approval_minutes=(2, 3, 4), ci=["failure"])
     github.seed_pull(head="feature/task-31", title="another play", author="someone", created_at=START)
 
     async def one_pass() -> list[dict]:
         async with open_checkpointer(f"sqlite:///{tmp_path}/healer.db") as saver:
-            context = HealerContext(
-                settings=settings_from({}),
-                github=GitHubTools(
-                    GitHubConfig(token="t", base_url=github.url, write_spacing_s=None), REPOSITORY
-                ),
-                kube=KubernetesTools(api_client(kube.configuration()), "cto"),
-            )
+            context = emulated(github, kube)
             runner = PlayRunner(SESSION, context, saver, clock=lambda: now)
             await runner.run_pass()
             return [view.values for view in await runner.all_incidents()]
@@ -76,24 +90,11 @@ def test_a_fingerprint_seen_again_after_it_was_resolved_is_reported_again(tmp_pa
     now = START_NS + 5 * 60 * 1_000_000_000
     runs = [EmulatedRun("play-prs-rex-t3", "5DLabs-Rex", 3, [(START_NS, "Running")])]
     github = GitHubEmulator(REPOSITORY, {"README.md": "x\n"}, clock=lambda: START + timedelta(minutes=5))
-    github.seed_pull(
-        head="feature/task-3-auth",
-        title="Task 3: auth",
-        author="5dlabs-rex[bot]",
-        created_at=START,
-        commits=[START + timedelta(minutes=4)],
-        reviews=[("5dlabs-tess[bot]", "APPROVED", START + timedelta(minutes=m)) for m in (1, 2, 3)],
-    )
+    approved_three_times(github, commit_minute=4, approval_minutes=(1, 2, 3))
 
     async def scenario() -> list[dict]:
         async with open_checkpointer(f"sqlite:///{tmp_path}/healer.db") as saver:
-            context = HealerContext(
-                settings=settings_from({}),
-                github=GitHubTools(
-                    GitHubConfig(token="t", base_url=github.url, write_spacing_s=None), REPOSITORY
-                ),
-                kube=KubernetesTools(api_client(kube.configuration()), "cto"),
-            )
+            context = emulated(github, kube)
             runner = PlayRunner(SESSION, context, saver, clock=lambda: now)
             await runner.run_pass()
             [loop] = await runner.all_incidents()  # A4 escalates at once: a human is asked

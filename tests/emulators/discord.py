@@ -16,9 +16,11 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.http_harness import Loopback
 
 WEBHOOK_ID, WEBHOOK_TOKEN = "123456789012345678", "emulated-token"
 CHANNEL_ID, GUILD_ID = "1180000000000000001", "1180000000000000000"
@@ -29,25 +31,13 @@ _LIMITS = {"title": 256, "description": 4096}
 _FIELD_LIMITS = {"name": 256, "value": 1024}
 
 
-class DiscordEmulator:
+class DiscordEmulator(Loopback):
     def __init__(self, *, clock: Callable[[], int] | None = None) -> None:
         self.messages: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []
         self._clock = clock
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{port}/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
-
-    def __enter__(self) -> DiscordEmulator:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.url = f"{self._bind(_handler(self))}/api/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}"
 
     def answer(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any] | None]:
         """Status and JSON body (None: no body) of one request."""

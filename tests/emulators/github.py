@@ -18,13 +18,14 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from itertools import count
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from tests.emulators import github_pulls as prs
+from tests.http_harness import Loopback
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "github"
 FIXED_NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
@@ -89,7 +90,7 @@ def _node_id(kind: str, number: int) -> str:
     return base64.b64encode(f"{len(kind):02d}:{kind}{number}".encode()).decode()
 
 
-class GitHubEmulator:
+class GitHubEmulator(Loopback):
     def __init__(
         self,
         repository: str,
@@ -120,22 +121,11 @@ class GitHubEmulator:
         self._reads: dict[str, int] = {}  # SHA -> combined-status reads so far
         self._run_ids: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.url = self._bind(self._handler())
         self._api, self._html = f"{self.url}/repos/{repository}", f"https://github.com/{repository}"
         self._actor = self._rebased(_templates()["issue"]["user"])
         tree = self._store_tree({path: self._store_blob(text) for path, text in files.items()})
         self._branches[default_branch] = self._store_commit(tree, [], "Initial commit")
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
-
-    def __enter__(self) -> GitHubEmulator:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def writes(self) -> list[tuple[str, str]]:
         return [(m, p) for m, p in self.requests if m in ("POST", "PATCH", "PUT", "DELETE")]

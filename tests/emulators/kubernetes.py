@@ -19,17 +19,18 @@ import copy
 import hashlib
 import json
 import re
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from kubernetes import client as k8s
+
+from tests.http_harness import Loopback
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "kubernetes"
 TERMINAL = frozenset({"Succeeded", "Failed", "Completed", "Cancelled"})
@@ -147,7 +148,7 @@ def field_matcher(resource: str, selector: str) -> Callable[[dict[str, Any]], bo
     return lambda item: all((value(item, path) == wanted) == equal for path, wanted, equal in tests)
 
 
-class KubernetesEmulator:
+class KubernetesEmulator(Loopback):
     def __init__(
         self, namespace: str, play_id: str, runs: list[EmulatedRun], *, clock: Callable[[], int]
     ) -> None:
@@ -157,22 +158,11 @@ class KubernetesEmulator:
         self._pod = json.loads((REFERENCE / "pod-crashloop.json").read_text())
         events = json.loads((REFERENCE / "eventlist.json").read_text())["items"]
         self._events = {event["reason"]: event for event in events}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+        self.url = self._bind(_handler(self))
 
     def configuration(self) -> k8s.Configuration:
         """For `tools.kubernetes.api_client`: this emulator, no credentials."""
         return k8s.Configuration(host=self.url)
-
-    def __enter__(self) -> KubernetesEmulator:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def pod_name(self, run: EmulatedRun) -> str:
         """`<job>-<5 characters>` from the Job controller's alphabet, drawn from the run's name."""
