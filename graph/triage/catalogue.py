@@ -64,6 +64,10 @@ class AlertCode:
     severity: Severity
     action: Action
     patterns: tuple[str, ...]
+    # The platform's own verdicts, which it logs at INFO or WARN (`Implementation agent completed but DID NOT
+    # create PR`, `Retry limit reached for CodeRun … Marking as failed`): they count at any level and are
+    # never noise, like the pre-flight codes.
+    decisive: tuple[str, ...] = ()
     # Words too common to be a failure on their own ("timeout" in a flag, a test name, a commit message):
     # they name the code of a line that is already an error by its level or shape, and nothing else.
     keywords: tuple[str, ...] = ()
@@ -78,6 +82,9 @@ class AlertCode:
 
 
 _MCP = r"\bmcp\b"
+# A gap between two words of one phrasing: short and within the line. An unbounded `.*` spans whole JSON
+# payloads (`"role":"user"` … 170 KB later … `undefined`) and costs time in proportion to pattern × length.
+GAP = ".{0,80}"
 
 A10 = AlertCode(
     code="A10",
@@ -87,7 +94,7 @@ A10 = AlertCode(
     action=Action.REMEDIATE,
     patterns=(
         r"tool inventory mismatch",
-        r"declared tools?\s*:.*missing",
+        r"declared tools?\s*:.{0,300}missing",
         r"missing from (?:the )?cli",
         r"\btools? (?:not found|not available|unavailable)",
         r"\btool [`'\"]?[\w.:/-]+[`'\"]? (?:not found|is not available|is unavailable|not registered)",
@@ -95,6 +102,12 @@ A10 = AlertCode(
         r"missing (?:declared |required |mcp )?tools?\s*:",
         r"\bunknown tool\s*:",
         r"\bno such tool\b",
+        # the cto controller's tool inventory check (crates/controller/src/tasks/tool_inventory.rs), at WARN
+        r"some declared tools could not be resolved",
+        r"\bunresolved_tools\s*=\s*\[\s*\"",
+        r"\bmissing_tools\s*=\s*\[\s*\"",
+        r"tool declared but not found in catalog",
+        r"expected tools not found in actual tools list",
     ),
 )
 
@@ -105,10 +118,13 @@ A11 = AlertCode(
     severity=Severity.CRITICAL,
     action=Action.REMEDIATE,
     patterns=(
-        r"cto[-_ ]?config.*(?:missing|invalid|not found|parse error|failed to parse|no such file)",
+        r"cto[-_ ]?config" + GAP + r"(?:missing|invalid|not found|parse error|failed to parse|no such file)",
         r"failed to (?:load|read|parse) cto[-_ ]?config",
         r"invalid cto[-_ ]?config",
         r"config missing\s*:\s*cto",
+        r"please configure [\w.]+ in cto[-_ ]?config",  # the PM server's intake check
+        r"client-config\.json not found",  # the container's tools-config step: the tools client has no config
+        r"invalid healer endpoint",  # the MCP server cannot read cto-config's defaults.play.healerEndpoint
     ),
 )
 
@@ -119,11 +135,23 @@ A12 = AlertCode(
     severity=Severity.CRITICAL,
     action=Action.REMEDIATE,
     patterns=(
-        _MCP + r".*(?:failed to initiali[sz]e|initiali[sz]ation failed|unreachable|connection failed"
-        r"|connection refused|connection closed|failed to start|handshake failed)",
+        _MCP + GAP + r"(?:failed to initiali[sz]e|initiali[sz]ation failed|unreachable|connection failed"
+        r"|connection refused|connection closed|failed to start|handshake failed|timed out after)",
         r"failed to (?:connect to|start|initiali[sz]e|spawn) (?:the )?(?:\w+ )?mcp",
-        _MCP + r" server.*(?:not responding|crashed|exited with|disconnected)",
-        r"tools-server.*(?:unreachable|connection refused|unavailable|econnrefused|not responding|timed out)",
+        _MCP + r" server" + GAP + r"(?:not responding|crashed|exited with|disconnected|connection will fail)",
+        r"tools-server" + GAP + r"(?:unreachable|connection refused|unavailable|econnrefused|not responding"
+        r"|timed out)",
+        r"mcp startup incomplete",
+        # the MCP diagnostics every CodeRun pod prints before its agent starts (templates/_shared/partials)
+        r"tools(?:/tools-client)? binary not found",
+        r"not found: \S*/bin/(?:cto-)?tools\b",
+        r"server unreachable \(",
+        r"health returned http (?:000|[45]\d\d)",
+        r"mcp endpoint: http (?:000|[45]\d\d)",
+        r"mcp config parsing will fail",
+        r"no mcp config found",
+        r"mcp list failed",
+        r"(?:cto-tools cli|mcp\.ts) not found",
     ),
 )
 
@@ -135,7 +163,7 @@ L1 = AlertCode(
     action=Action.REMEDIATE,
     patterns=(
         r"template not found",
-        r"failed to (?:load|read|render|find).*template",
+        r"failed to (?:load|read|render|find)" + GAP + r"template",
         r"template [`'\"]?[\w./-]+[`'\"]? (?:not found|does not exist|is missing)",
         r"(?:no such|missing|unknown) template\b",
     ),
@@ -148,8 +176,9 @@ L2 = AlertCode(
     severity=Severity.HIGH,
     action=Action.REMEDIATE,
     patterns=(
-        r"prompt.*missing",
+        r"prompt" + GAP + r"missing",
         r"instructions (?:not loaded|missing|not found|are empty)",
+        r"no prompt content available",  # the container script, when the task has no prompt
         r"failed to load (?:agent |system )?(?:instructions|prompt)",
         r"(?:claude|agents)\.md (?:not found|missing)",
     ),
@@ -162,7 +191,7 @@ L3 = AlertCode(
     severity=Severity.HIGH,
     action=Action.REMEDIATE,
     patterns=(
-        r"role.*undefined",
+        r"\brole" + GAP + r"undefined",
         r"agent role (?:not set|missing|unset|is empty)",
         r"no (?:agent )?role (?:set|defined|assigned)",
     ),
@@ -175,7 +204,7 @@ L4 = AlertCode(
     severity=Severity.HIGH,
     action=Action.REMEDIATE,
     patterns=(
-        r"task context.*empty",
+        r"task context" + GAP + r"empty",
         r"task (?:details|context|description) (?:not injected|missing|not found|not provided)",
         r"(?:empty|missing) task (?:context|details)\b",
     ),
@@ -213,7 +242,61 @@ R3 = AlertCode(
         r"exhausted (?:all )?(?:\d+ )?(?:retries|retry attempts|attempts)",
         r"too many retries",
         r"backofflimitexceeded",
+        r"exceeded retry limit",  # Codex: `exceeded retry limit, last status: 429 Too Many Requests`
     ),
+    decisive=(r"retry limit reached for (?:failed )?coderun",),
+)
+
+R8 = AlertCode(
+    code="R8",
+    name="Agent run failed",
+    phase=Phase.RUNTIME,
+    severity=Severity.HIGH,
+    action=Action.INVESTIGATE,
+    patterns=(
+        r"cli execution failed",  # the container's retry loop: the agent CLI exited non-zero
+        r"reached maximum number of turns",
+        r"no conversation found with session id",
+    ),
+    decisive=(
+        r"completed but did not create (?:a )?pr\b",
+        r"requested manual intervention",
+        r"\bmarking (?:coderun )?as failed",
+        r"completed play session" + GAP + r"success=false",
+        r"\bai returned (?:invalid content|a summary or explanation instead of)",
+    ),
+)
+
+R6 = AlertCode(
+    code="R6",
+    name="Usage or credit limit reached",
+    phase=Phase.RUNTIME,
+    severity=Severity.HIGH,
+    action=Action.ESCALATE,
+    patterns=(
+        r"usage limit reached",
+        r"you've hit your (?:usage )?limit",
+        r"credit balance (?:is )?too low",
+        r"exceeded your current quota",
+        r"resource has been exhausted",
+        r"\binsufficient_quota\b",
+        r"token budget exhausted",
+    ),
+)
+
+R7 = AlertCode(
+    code="R7",
+    name="Context window exceeded",
+    phase=Phase.RUNTIME,
+    severity=Severity.HIGH,
+    action=Action.INVESTIGATE,
+    patterns=(
+        r"prompt is too long",
+        r"\bcontext_length_exceeded\b",
+        r"exceeds the context window",
+        r"conversation too long",
+    ),
+    decisive=(r"ran out of room in the model's context window",),  # it ends "… before retrying"
 )
 
 R5 = AlertCode(
@@ -236,6 +319,8 @@ R5 = AlertCode(
         r"resource not accessible by integration",
         r"requires authentication",
         r"\binvalid_grant\b",
+        r"\bcredentials? (?:file )?(?:missing|not found)\b",
+        r"\bauthentication_error\b",
     ),
     keywords=(r"\b401\b", r"\bforbidden\b", r"\bauth(?:entication|orization)?\b"),
 )
@@ -247,9 +332,9 @@ R4 = AlertCode(
     severity=Severity.CRITICAL,
     action=Action.INVESTIGATE,
     patterns=(
-        r"permission denied.*filesystem",
+        r"permission denied" + GAP + r"filesystem",
         r"/\S*['\"]?:?\s*permission denied",
-        r"permission denied.*\s['\"]?(?:\.{0,2}/|~/)\S",
+        r"permission denied" + GAP + r"\s['\"]?(?:\.{0,2}/|~/)\S",
         r"permission denied \(os error 13\)",
         r"\beacces\b",
         r"\beperm\b",
@@ -288,6 +373,8 @@ R2 = AlertCode(
         r"\boomkilled\b",
         r"out of memory",
         r"\b(?:crashloopbackoff|imagepullbackoff|errimagepull)\b",
+        r"\bcould not connect to healer\b",  # the MCP server's session start
+        r"\bgot (?:an )?unexpected response\b",
     ),
     keywords=(
         r"\btime[ -]?outs?\b",
@@ -316,7 +403,7 @@ ERR = AlertCode(
     ),
 )
 
-CATALOGUE: tuple[AlertCode, ...] = (A10, A11, A12, L1, L2, L3, L4, R1, R3, R5, R4, R2, ERR)
+CATALOGUE: tuple[AlertCode, ...] = (A10, A11, A12, L1, L2, L3, L4, R1, R3, R8, R6, R7, R5, R4, R2, ERR)
 CODES: dict[str, AlertCode] = {code.code: code for code in CATALOGUE}
 
 # An `ERR` seen this many times (same fingerprint) is "repeated" and raised from medium to high.

@@ -1,7 +1,8 @@
 """The decision for one line: which alert code it raises, if any. Pure, no I/O.
 
 Order of the decision (DESIGN §4.2–4.5):
-1. pre-flight codes (A10–A12) count at any level and are never noise;
+1. pre-flight codes (A10–A12), and the platform's own verdicts (a code's `decisive` phrasings), count at any
+   level and are never noise;
 2. a line logged at info/debug/trace/warn is chatter;
 3. a known benign phrase (`noise.py`) is chatter at any level;
 4. the most specific named code (lifecycle, then runtime) whose phrasing the line contains;
@@ -35,6 +36,7 @@ def _compile(alert: AlertCode) -> _CompiledCode:
 
 
 _PREFLIGHT = tuple(_compile(a) for a in CATALOGUE if a.counts_at_any_level)
+_DECISIVE = tuple(_CompiledCode(a, GuardedPatterns(a.decisive, _FLAGS)) for a in CATALOGUE if a.decisive)
 _NAMED = tuple(_compile(a) for a in CATALOGUE if not a.counts_at_any_level and a is not ERR)
 _ERR_SHAPES = _compile(ERR)
 _KEYWORDS = tuple(
@@ -56,6 +58,7 @@ class _Plan:
     """The checks worth running on a line, given which codes' patterns the matcher saw in it."""
 
     preflight: tuple[_CompiledCode, ...]
+    decisive: tuple[_CompiledCode, ...]
     named: tuple[_CompiledCode, ...]
     error_shapes: bool
     keywords: tuple[_CompiledCode, ...]
@@ -67,7 +70,11 @@ def _plan(candidates: frozenset[str] | None) -> _Plan:
         return codes if candidates is None else tuple(c for c in codes if c.alert.code in candidates)
 
     return _Plan(
-        wanted(_PREFLIGHT), wanted(_NAMED), candidates is None or ERR.code in candidates, wanted(_KEYWORDS)
+        wanted(_PREFLIGHT),
+        wanted(_DECISIVE),
+        wanted(_NAMED),
+        candidates is None or ERR.code in candidates,
+        wanted(_KEYWORDS),
     )
 
 
@@ -80,7 +87,7 @@ def classify(line: str, candidates: frozenset[str] | None = None) -> Verdict | N
     plan = _plan(candidates)
     message = message_of(line)
     lowered = message.lower()
-    for compiled in plan.preflight:
+    for compiled in (*plan.preflight, *plan.decisive):
         if hit := compiled.patterns.search(message, lowered):
             return Verdict(compiled.alert, level_of(message, lowered), hit.group(0))
     level = level_of(message, lowered)

@@ -49,7 +49,11 @@ class Matcher(Protocol):
 
 def tagged_patterns() -> list[tuple[str, str]]:
     """Every (tag, pattern) the prefilter looks for, anchors relaxed."""
-    pairs = [(alert.code, pattern) for alert in CATALOGUE for pattern in alert.patterns + alert.keywords]
+    pairs = [
+        (alert.code, pattern)
+        for alert in CATALOGUE
+        for pattern in alert.patterns + alert.decisive + alert.keywords
+    ]
     pairs += [(LEVEL_TAG, pattern) for pattern in ERROR_LEVEL_TRIGGERS]
     pairs += [(INVENTORY_TAG, pattern) for pattern in INVENTORY_TRIGGERS]
     return [(tag, _relax(pattern)) for tag, pattern in pairs]
