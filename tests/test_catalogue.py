@@ -173,7 +173,11 @@ def test_benign_line_is_not_a_finding(line: str) -> None:
 
 def test_every_code_of_the_design_is_in_the_catalogue_with_examples() -> None:
     expected = {"A10", "A11", "A12", "R1", "R2", "R3", "R4", "R5", "L1", "L2", "L3", "L4", "ERR"}
-    expected |= {"R6", "R7", "R8"}  # the agents' own failures: usage limits, context window, a run that failed
+    expected |= {
+        "R6",
+        "R7",
+        "R8",
+    }  # the agents' own failures: usage limits, context window, a run that failed
     assert set(CODES) == expected
     assert set(DETECTS) == expected
 

@@ -58,6 +58,7 @@ def test_wrappers_are_peeled(wrapped: str, message: str) -> None:
 
 
 NOISE_EXAMPLES = {
+    "bare-level-marker": ["[2025-12-03T16:01:40.540Z] [ERROR] ", "[ERROR]"],
     "empty-error-collection": [
         '{"errors": [], "warnings": []}',
         "  errorMessages: []",

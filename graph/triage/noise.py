@@ -80,6 +80,11 @@ NOISE_RULES: tuple[NoiseRule, ...] = (
         r" installed|added \d+ packages?|npm (?:http|timing|verb|info))\b",
     ),
     _rule(
+        "bare-level-marker",
+        "a wrapper's empty line at error level (`[2025-12-03T16:01:40Z] [ERROR] `): it says nothing",
+        r"^\s*(?:\[[^\[\]\n]{1,40}\]\s*)+$",
+    ),
+    _rule(
         "argocd-unconfigured-trigger",
         "Argo CD notifications evaluating a trigger nobody configured",
         r"trigger '[^']*' is not configured",

@@ -1,10 +1,14 @@
 """The pre-flight check (DESIGN §4.1): does each agent have the tools its session says it must have?
 
-The session declares, per agent, remote tools and local MCP servers with their tools. The agent's log says
-what it really has (`Tool inventory check - CTO config declares: [...]`, `CLI has available: [...]`,
-`Agent 'rex' tools configured: remote=[...], local=[...]`, `MCP tools initialized: 15 remote tools
-available`, `Filesystem MCP server ready`, `missing from CLI: [...]`). The check diffs the two and names the
-missing tools; an agent that logs no inventory within 60 s of its first line is a finding of its own.
+The session declares, per agent, remote tools and local MCP servers with their tools. What the agent really
+has comes, first, from its CLI's init event (Claude Code's `system/init`: every tool it has, remote ones as
+`mcp__<server>__<tool>`, and each MCP server's status); then from the cto controller's tool inventory check
+(`Some declared tools could not be resolved … unresolved_tools=[…]`, `Tool declared but not found in
+catalog agent=rex tool=…`, `missing_tools=[…]`, logged at WARN), and from inventory lines in the style of
+DESIGN §4.1 (`CLI has available: […]`, `missing from CLI: […]`, `MCP tools initialized: 15 remote tools
+available`). The check diffs declared against available and names the missing tools (A10, naming the MCP
+servers that failed too); servers that failed while no tool is missing are A12. An agent whose init was
+seen has an inventory; one that shows none within 60 s of its first line is a finding of its own.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from graph.session import CtoConfig
-from graph.triage.catalogue import A10
+from graph.triage.agent_events import tool_key
+from graph.triage.catalogue import A10, A12
 from graph.triage.engine import InventoryLine
 from graph.triage.fingerprint import fingerprint
 from graph.triage.models import Finding, timestamp_of
@@ -28,7 +33,12 @@ _LIST = r"\[([^\]]*)\]"
 _DECLARED = re.compile(r"declares?\s*:\s*" + _LIST, _I)
 _AVAILABLE = re.compile(r"(?:has available|available tools?|tools? (?:available|loaded))\s*:\s*" + _LIST, _I)
 _CONFIGURED = re.compile(r"tools configured\s*:\s*remote=" + _LIST + r"(?:\s*,\s*local=" + _LIST + ")?", _I)
-_MISSING_LIST = re.compile(r"(?:missing(?: from (?:the )?cli)?|unresolved tools?)\s*:\s*" + _LIST, _I)
+_MISSING_LIST = re.compile(
+    r"(?:(?:missing(?: from (?:the )?cli)?|unresolved tools?)\s*:|(?:unresolved|missing)_tools\s*=)\s*"
+    + _LIST,
+    _I,
+)
+_CATALOG_MISS = re.compile(r"tool declared but not found in catalog\b.*?\btool=[\"']?([\w.:/-]+)", _I)
 _MISSING_BARE = re.compile(r"missing from (?:the )?cli\s*:\s*([^\[\]]+)$", _I)
 _MISSING_ONE = re.compile(
     r"(?:tools? (?:not found|not available|unavailable)|unknown tool|no such tool(?: available)?)\s*:\s*"
@@ -37,13 +47,13 @@ _MISSING_ONE = re.compile(
 )
 _REMOTE_COUNT = re.compile(r"mcp tools initiali[sz]ed\s*:\s*(\d+) remote tools?", _I)
 _SERVER_READY = re.compile(r"([\w-]+) mcp server (?:ready|started|initiali[sz]ed)", _I)
-_MCP_PREFIX = re.compile(r"^mcp__[\w-]+?__")
 
 
 class Verdict(StrEnum):
     OK = "ok"
     MISSING_TOOLS = "missing-tools"
     NO_INVENTORY = "no-inventory"
+    MCP_FAILED = "mcp-failed"  # no declared tool is missing, but MCP servers did not connect
     PENDING = "pending"  # the agent is younger than the deadline and has not reported yet
 
 
@@ -63,16 +73,13 @@ class PreflightReport:
     servers_ready: set[str] = field(default_factory=set)
     logged_missing: set[str] = field(default_factory=set)
     remote_count: int | None = None
+    init_seen: bool = False  # the agent CLI's own init event listed its tools
+    failed_servers: dict[str, str] = field(default_factory=dict)  # MCP server -> status (not `connected`)
     inventory_at_ns: int | None = None
     evidence: list[InventoryLine] = field(default_factory=list)
     verdict: Verdict = Verdict.PENDING
     missing: tuple[str, ...] = ()
     detail: str = ""
-
-
-def tool_key(name: str) -> str:
-    """Tool names compare without case and without an MCP client's `mcp__<server>__` prefix."""
-    return _MCP_PREFIX.sub("", name.strip().strip("`'\"").lower())
 
 
 def _names(listing: str) -> set[str]:
@@ -117,6 +124,9 @@ def check(
 
 
 def _read_inventory(report: PreflightReport, line: InventoryLine) -> None:
+    if line.tools is not None:
+        _read_init(report, line)
+        return
     text = line.text
     found = False
     for match in _DECLARED.finditer(text):
@@ -129,7 +139,7 @@ def _read_inventory(report: PreflightReport, line: InventoryLine) -> None:
         report.available |= _names(configured.group(1))
         report.servers_ready |= _names(configured.group(2) or "")
         found = True
-    for pattern in (_MISSING_LIST, _MISSING_BARE, _MISSING_ONE):
+    for pattern in (_MISSING_LIST, _MISSING_BARE, _MISSING_ONE, _CATALOG_MISS):
         for match in pattern.finditer(text):
             report.logged_missing |= _names(match.group(1))
             found = True
@@ -145,6 +155,20 @@ def _read_inventory(report: PreflightReport, line: InventoryLine) -> None:
             report.inventory_at_ns = line.timestamp_ns
 
 
+def _read_init(report: PreflightReport, line: InventoryLine) -> None:
+    report.init_seen = True
+    report.available |= {tool_key(t) for t in line.tools or ()}
+    for name, status in line.mcp_servers:
+        if status == "connected":
+            report.servers_ready.add(name.lower())
+            report.failed_servers.pop(name, None)
+        else:
+            report.failed_servers[name] = status
+    report.evidence.append(line)
+    if report.inventory_at_ns is None or (line.timestamp_ns or 0) < report.inventory_at_ns:
+        report.inventory_at_ns = line.timestamp_ns
+
+
 def _judge(
     report: PreflightReport, local: dict[str, set[str]], span: AgentSpan, now_ns: int | None, complete: bool
 ) -> None:
@@ -152,9 +176,16 @@ def _judge(
     missing = set(report.logged_missing)
     if report.available:
         missing |= report.declared - report.available - served
+    failed = ", ".join(f"{name} ({status})" for name, status in sorted(report.failed_servers.items()))
     if missing:
         report.verdict, report.missing = Verdict.MISSING_TOOLS, tuple(sorted(missing))
         report.detail = f"declared tools missing from the agent: {', '.join(report.missing)}"
+        if failed:
+            report.detail += f"; MCP servers not connected: {failed}"
+        return
+    if failed:
+        report.verdict = Verdict.MCP_FAILED
+        report.detail = f"MCP servers not connected at the agent's start: {failed}"
         return
     remote_declared = len(report.declared - served)
     if report.remote_count is not None and report.remote_count < remote_declared:
@@ -164,7 +195,7 @@ def _judge(
             "the log does not name the missing ones"
         )
         return
-    if report.evidence and _in_time(report.inventory_at_ns, span.first_ns):
+    if report.init_seen or (report.evidence and _in_time(report.inventory_at_ns, span.first_ns)):
         report.verdict = Verdict.OK
         return
     if _deadline_passed(span, now_ns, complete):
@@ -193,28 +224,31 @@ def _no_inventory_detail(report: PreflightReport, span: AgentSpan) -> str:
 
 def findings(play_id: str, reports: Iterable[PreflightReport]) -> list[Finding]:
     """The A10 findings of the reports that found a problem."""
-    return [
-        _finding(play_id, r) for r in reports if r.verdict in (Verdict.MISSING_TOOLS, Verdict.NO_INVENTORY)
-    ]
+    reported = (Verdict.MISSING_TOOLS, Verdict.NO_INVENTORY, Verdict.MCP_FAILED)
+    return [_finding(play_id, r) for r in reports if r.verdict in reported]
 
 
 def _finding(play_id: str, report: PreflightReport) -> Finding:
     evidence = report.evidence[0] if report.evidence else None
-    key = "tool-inventory" if report.verdict is Verdict.MISSING_TOOLS else "no-inventory"
+    alert = A12 if report.verdict is Verdict.MCP_FAILED else A10
+    key, name = {
+        Verdict.MISSING_TOOLS: ("tool-inventory", A10.name),
+        Verdict.MCP_FAILED: ("mcp-servers", A12.name),
+    }.get(report.verdict, ("no-inventory", "No tool inventory"))
     summary = f"{report.agent}: {report.detail}"
     return Finding(
-        code=A10.code,
-        name=A10.name if report.verdict is Verdict.MISSING_TOOLS else "No tool inventory",
-        phase=A10.phase,
-        severity=A10.severity,
-        priority=A10.priority,
-        action=A10.action,
+        code=alert.code,
+        name=name,
+        phase=alert.phase,
+        severity=alert.severity,
+        priority=alert.priority,
+        action=alert.action,
         line_no=evidence.line_no if evidence else None,
         timestamp=timestamp_of(evidence.timestamp_ns if evidence else None),
         agent=report.agent,
         text=redact(evidence.text if evidence else summary),
         matched=redact(summary),
-        fingerprint=fingerprint(play_id, report.agent, A10.code, key),
+        fingerprint=fingerprint(play_id, report.agent, alert.code, key),
         missing_tools=report.missing,
         detail=report.detail,
     )
