@@ -216,11 +216,15 @@ def _scan(args: argparse.Namespace) -> int:
     )
     with _open_input(args.path) as stream:
         result, spans = _scan_stream(engine, stream, _input_size(args.path), want_spans=session is not None)
+    result.extend(engine.close_streams())
     found = mark_repeated_errors(result.findings)
-    if session is not None:
-        reports = preflight.check(config, result.inventory, spans, complete=True)
-        found += preflight.findings(engine.play_id, reports)
-        found.sort(key=lambda f: (f.line_no is None, f.line_no or 0))
+    # Without a session nothing is declared, but an agent's init event still says which MCP servers failed.
+    inventory = (
+        result.inventory if session is not None else [i for i in result.inventory if i.tools is not None]
+    )
+    reports = preflight.check(config, inventory, spans, complete=True)
+    found += preflight.findings(engine.play_id, reports)
+    found.sort(key=lambda f: (f.line_no is None, f.line_no or 0))
     _print(found, result.lines_scanned, args.format, sys.stdout)
     return 1 if args.fail_on and _any_at_least(found, Severity(args.fail_on)) else 0
 

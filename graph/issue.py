@@ -3,10 +3,11 @@ follow an incident (attempts, CI results, escalation, resolution). Pure text; th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from graph.prompts import render
 from graph.state import Analysis, Attempt
+from graph.triage import checklist
 from graph.triage.models import Finding
 from tools.loki import selector
 
@@ -42,6 +43,7 @@ def body(
     facts: Sequence[str],
     expected_tools: Sequence[str],
     analysis: Analysis | None,
+    checklist: Sequence[Mapping[str, str]] = (),
     analysis_note: str | None,
 ) -> str:
     summary = analysis.summary if analysis else _deterministic_summary(finding)
@@ -60,7 +62,7 @@ def body(
         priority=finding.priority,
         first_seen=finding.timestamp.isoformat() if finding.timestamp else "-",
         fingerprint=finding.fingerprint,
-        preflight=_preflight(finding, expected_tools),
+        preflight=_preflight(finding, expected_tools, checklist),
         root_cause=analysis.root_cause
         if analysis
         else finding.detail or f"Triage matched `{finding.matched}`.",
@@ -91,7 +93,11 @@ def _deterministic_fix(finding: Finding) -> str:
     return "Look at the evidence; the model analysis that would suggest a fix is unavailable."
 
 
-def _preflight(finding: Finding, expected_tools: Sequence[str]) -> str:
+def _preflight(finding: Finding, expected_tools: Sequence[str], items: Sequence[Mapping[str, str]]) -> str:
+    if items:
+        declared = ", ".join(expected_tools) or "none declared"
+        verdict = f"{finding.detail or finding.name} (declared for {finding.agent}: {declared})"
+        return checklist.render(items, verdict)
     if finding.code != "A10":
         return ""
     declared = ", ".join(f"`{t}`" for t in expected_tools) or "none declared"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from graph.config import HealerSettings
 from graph.session import SessionStart
 from graph.state import Json
+from graph.triage.checklist import PREFLIGHT_CODES, preflight_checklist
 from graph.triage.preflight import declared_tools
 
 
@@ -24,6 +25,7 @@ def incident_input(
         "evidence": seed["evidence"],
         "facts": facts_about(agent, finding, pass_values),
         "expected_tools": expected_tools(session, agent),
+        "checklist": checklist_for(session, finding, pass_values),
         "task_id": coderun_task(agent, pass_values),
         **_bounds(settings),
         "stage": "new",
@@ -51,6 +53,16 @@ def expected_tools(session: SessionStart, agent: str | None) -> list[str]:
         return []
     remote, local = declared_tools(session.cto_config).get(agent.lower(), (set(), {}))
     return sorted(remote | set().union(*local.values()))
+
+
+def checklist_for(session: SessionStart, finding: Json, pass_values: Json) -> list[Json]:
+    """The pre-flight checklist of a pre-flight finding, from the agent's inventory and diagnostics lines."""
+    if finding.get("code") not in PREFLIGHT_CODES:
+        return []
+    agent = finding.get("agent")
+    lines = [line for line in pass_values.get("inventory", []) if line.get("agent") == agent]
+    items = preflight_checklist(finding, lines, expected_tools(session, agent))
+    return [item.to_json() for item in items]
 
 
 def facts_about(agent: str | None, finding: Json, pass_values: Json) -> list[str]:

@@ -49,6 +49,10 @@ class SessionState(TypedDict):
     recurred: NotRequired[dict[str, Json]]  # known fingerprint -> {finding, evidence} seen again this pass
     passes: NotRequired[int]
     lines_seen: NotRequired[int]
+    event_pending: NotRequired[
+        dict[str, Json]
+    ]  # per stream: an agent event not yet complete at the pass's end
+    agent_records: NotRequired[dict[str, int]]  # agent records read, by kind (lifecycle, transcript, …)
     last_line_ns: NotRequired[int | None]
     play_over: NotRequired[bool]
     degraded: NotRequired[list[str]]  # outside systems that failed in this pass, in words
@@ -72,6 +76,7 @@ class IncidentState(TypedDict):
     evidence: list[str]  # redacted log lines around the finding, with their times
     facts: list[str]  # what Kubernetes and the pre-flight check say, in words
     expected_tools: list[str]  # what the session declared for the finding's agent
+    checklist: NotRequired[list[Json]]  # a pre-flight finding's checklist (graph/triage/checklist.py)
     task_id: NotRequired[str | None]  # the task of the agent's CodeRun
     max_iterations: NotRequired[int]  # remediation attempts before a human is asked (cto-config)
     sync_timeout_secs: NotRequired[int]  # how long CI may take on an attempt (cto-config)

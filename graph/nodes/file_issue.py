@@ -34,6 +34,7 @@ async def file_issue(state: IncidentState, runtime: Runtime[HealerContext]) -> d
         evidence=state["evidence"],
         facts=state.get("facts", []),
         expected_tools=state.get("expected_tools", []),
+        checklist=state.get("checklist", []),
         analysis=analysis,
         analysis_note=state.get("analysis_note"),
     )

@@ -29,7 +29,10 @@ async def triage(state: SessionState, runtime: Runtime[HealerContext]) -> dict[s
     session = SessionStart.model_validate(state["session"])
     config = session.cto_config
     engine = TriageEngine(
-        session.play_id, matcher=context.matcher, agents=AgentNames(config.agents, config.agent_aliases())
+        session.play_id,
+        matcher=context.matcher,
+        agents=AgentNames(config.agents, config.agent_aliases()),
+        pending_events=state.get("event_pending", {}),  # an event that straddles two passes
     )
     batch = state.get("batch", [])
     lines = [LogLine(item["text"], item["ts"], item["labels"]) for item in batch]
@@ -41,7 +44,7 @@ async def triage(state: SessionState, runtime: Runtime[HealerContext]) -> dict[s
     done = set(state.get("preflight_done", []))
     reports = preflight.check(
         config,
-        [InventoryLine(**line) for line in inventory],
+        [InventoryLine.from_json(line) for line in inventory],
         {agent: AgentSpan(*span) for agent, span in spans.items()},
         now_ns=now,
         complete=state.get("play_over", False),
@@ -71,6 +74,8 @@ async def triage(state: SessionState, runtime: Runtime[HealerContext]) -> dict[s
         "findings": _one_per_fingerprint(found),
         "recent": window[-context.settings.evidence_lines :] if context.settings.evidence_lines else [],
         "lines_seen": state.get("lines_seen", 0) + len(batch),
+        "event_pending": engine.pending_events(),
+        "agent_records": _counted(state.get("agent_records", {}), result.events, result.unreadable_lines),
         "last_line_ns": batch[-1]["ts"] if batch else state.get("last_line_ns"),
     }
 
@@ -97,12 +102,25 @@ def _widened(
 
 
 def _inventory_json(line: InventoryLine, batch: list[Json]) -> Json:
-    return {
+    kept: Json = {
         "line_no": line.line_no,
         "timestamp_ns": line.timestamp_ns,
         "agent": line.agent,
-        "text": redact(line.text),
+        "text": redact(line.text[: EVIDENCE_LINE_CHARS * 5]),
     }
+    if line.tools is not None:
+        kept["tools"] = list(line.tools)
+        kept["mcp_servers"] = [list(server) for server in line.mcp_servers]
+    return kept
+
+
+def _counted(seen: dict[str, int], events: dict[str, int], unreadable: int) -> dict[str, int]:
+    """How many agent records the session has read, by kind: the timeline shows what was set aside."""
+    counts = dict(seen)
+    for kind, n in [*events.items(), ("unreadable-lines", unreadable)]:
+        if n:
+            counts[str(kind)] = counts.get(str(kind), 0) + n
+    return counts
 
 
 def _evidence_line(item: Json) -> str:

@@ -431,4 +431,18 @@ INVENTORY_TRIGGERS: tuple[str, ...] = (
     r"mcp tools initiali[sz]ed",
     r"mcp server (?:ready|started|initiali[sz]ed)",
     r"tools? (?:available|loaded)\s*:",
+    # the container scripts' MCP diagnostics: the pre-flight checklist reads them (graph/triage/checklist.py)
+    r"tools binary found",
+    r"binary not found",
+    r"health check:",
+    r"health returned http",
+    r"server unreachable",
+    r"mcp endpoint: http",
+    r"config found:",
+    r"no mcp config found",
+    r"mcp config parsing",
+    r"client-config\.json",
+    r"(?:remote|available) tools:\s*\d",
+    r"local servers:\s*\d",
+    r"no prompt content",
 )

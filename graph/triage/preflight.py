@@ -111,9 +111,11 @@ def check(
     """One report per agent that has lines or inventory. `complete`: the log has ended (a finished file)."""
     declared = declared_tools(config) if config else {}
     reports: dict[str, PreflightReport] = {}
-    for line in inventory:
+    for line in inventory:  # an agent gets a report from a line only if the line says what it has
         if line.agent:
-            _read_inventory(reports.setdefault(line.agent, PreflightReport(line.agent)), line)
+            report = reports.get(line.agent) or PreflightReport(line.agent)
+            if _read_inventory(report, line):
+                reports[line.agent] = report
     for agent in spans.keys() & declared.keys():
         reports.setdefault(agent, PreflightReport(agent))
     for agent, report in reports.items():
@@ -123,10 +125,10 @@ def check(
     return sorted(reports.values(), key=lambda r: r.agent)
 
 
-def _read_inventory(report: PreflightReport, line: InventoryLine) -> None:
+def _read_inventory(report: PreflightReport, line: InventoryLine) -> bool:
     if line.tools is not None:
         _read_init(report, line)
-        return
+        return True
     text = line.text
     found = False
     for match in _DECLARED.finditer(text):
@@ -153,6 +155,7 @@ def _read_inventory(report: PreflightReport, line: InventoryLine) -> None:
         report.evidence.append(line)
         if report.inventory_at_ns is None or (line.timestamp_ns or 0) < report.inventory_at_ns:
             report.inventory_at_ns = line.timestamp_ns
+    return found
 
 
 def _read_init(report: PreflightReport, line: InventoryLine) -> None:
