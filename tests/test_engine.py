@@ -216,3 +216,21 @@ def test_hyperscan_database_is_cached_and_a_broken_cache_is_rebuilt(
     assert cached.stat().st_size > 1000
     monkeypatch.setenv("HEALER_CACHE_DIR", "/proc/no-such-place")  # unwritable: compiles, and still works
     assert BACKENDS["hyperscan"]().candidates(b"[ERROR] x\n")
+
+
+def test_a_traceback_header_folds_only_into_its_own_exception_line(matcher: Matcher) -> None:
+    contiguous = b"Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\n    f()\nKeyError: 'model'\n"
+    assert [(f.line_no, f.code) for f in TriageEngine(matcher=matcher).scan_text(contiguous).findings] == [
+        (4, "ERR")
+    ]
+    # an unrelated exception line after other output of the same stream does not absorb the header
+    apart = b"Traceback (most recent call last):\nINFO retrying the job\nValueError: bad input\n"
+    assert [f.line_no for f in TriageEngine(matcher=matcher).scan_text(apart).findings] == [1, 3]
+    # another stream's line in between does not break a traceback
+    lines = [
+        LogLine("Traceback (most recent call last):", 1, {"pod": "a"}),
+        LogLine("INFO unrelated", 2, {"pod": "b"}),
+        LogLine('  File "a.py", line 1', 3, {"pod": "a"}),
+        LogLine("KeyError: 'model'", 4, {"pod": "a"}),
+    ]
+    assert [f.line_no for f in TriageEngine(matcher=matcher).scan_lines(lines).findings] == [4]
