@@ -35,7 +35,7 @@ from graph.triage.catalogue import (
     Severity,
 )
 from graph.triage.classify import Verdict, classify
-from graph.triage.event_lines import EventFramer, Framed, Framing
+from graph.triage.event_lines import EventFramer, Framed, Framing, is_transcript_line, is_transcript_text
 from graph.triage.fingerprint import fingerprint, normalise, workload_family
 from graph.triage.levels import Level, message_of
 from graph.triage.matcher import INVENTORY_TAG, Matcher, best_matcher
@@ -180,6 +180,7 @@ class TriageEngine:
             lambda i: _kubectl_stream(lines[i]),
             lambda i: lines[i].rstrip(b"\r").decode("utf-8", "replace"),
             lambda i: b"{" in lines[i][:_EVENT_HEAD],
+            lambda i: is_transcript_line(lines[i]),
             lambda i, line_no: partial(self._origin_of_text, _decoded(lines[i]), line_no),
             first_line_no,
             result,
@@ -215,6 +216,7 @@ class TriageEngine:
             lambda i: _labels_stream(lines[i].labels),
             lambda i: lines[i].text,
             lambda i: "{" in lines[i].text[:_EVENT_HEAD],
+            lambda i: is_transcript_text(lines[i].text),
             lambda i, line_no: partial(self._origin_of_line, lines[i], line_no),
             first_line_no,
             result,
@@ -246,6 +248,7 @@ class TriageEngine:
         stream_of: Callable[[int], str],
         text_of: Callable[[int], str],
         may_open_event: Callable[[int], bool],
+        is_transcript: Callable[[int], bool],
         origin_at: Callable[[int, int], Callable[[], _Origin]],
         first_line_no: int,
         result: ScanResult,
@@ -258,6 +261,9 @@ class TriageEngine:
         for i in range(count):
             if not open_streams and not may_open_event(i):
                 plain.append(i)
+                continue
+            if not open_streams and is_transcript(i):  # most of a pod's log: known by its head, not parsed
+                result.events[RecordKind.TRANSCRIPT] += 1
                 continue
             stream = stream_of(i)
             if stream not in open_streams and not may_open_event(i):
@@ -283,6 +289,8 @@ class TriageEngine:
     ) -> None:
         if framed.framing is Framing.PLAIN:
             plain.append(framed.line_no - first_line_no)
+        elif framed.framing is Framing.TRANSCRIPT:
+            result.events[RecordKind.TRANSCRIPT] += 1
         elif framed.framing is Framing.UNREADABLE:
             result.unreadable_lines += len(framed.lines)
         elif framed.framing is Framing.EVENT and framed.event is not None:

@@ -37,6 +37,7 @@ MAX_EVENT_CHARS = 8 << 20
 class Framing(Enum):
     PLAIN = "plain"  # not part of an event: the catalogue reads it
     EVENT = "event"  # an event ended on this line; `Framed.event` holds it
+    TRANSCRIPT = "transcript"  # a whole transcript record, known by its head: not parsed, never matched
     PART = "part"  # a line of an event that has not ended yet
     UNREADABLE = "unreadable"  # a fragment of an event that never completed
 
@@ -139,6 +140,8 @@ class EventFramer:
             self._pending = _Pending(line_no, pretty=True)
             self._pending.add(line_no, "{")
             return [Framed(Framing.PART, line_no)]
+        if _transcript_by_head(body):
+            return [Framed(Framing.TRANSCRIPT, line_no)]
         value = _loads(body)
         if isinstance(value, dict):
             if looks_like_agent_event(value):
@@ -191,6 +194,49 @@ class EventFramer:
         assert pending is not None
         self._pending = None
         return Framed(Framing.UNREADABLE, pending.line_nos[-1], lines=tuple(pending.line_nos))
+
+
+# Most of a pod's log is transcript records (assistant text, tool results carrying whole files), and parsing
+# them only to set them aside would cost most of a scan. A record whose leading `type` names transcript
+# content, that is whole (ends with `}`) and holds none of the phrases a lifecycle fact needs, is known
+# without parsing. Session files put bookkeeping scalars before `type`; inside JSON strings quotes are
+# escaped, so `"type":"…"` at the top of the object is the record's own type.
+_LEADING_TYPE = re.compile(
+    r'\{(?:"(?:parentUuid|logicalParentUuid|isSidechain|userType|cwd|sessionId|version|gitBranch|slug|agentId'
+    r'|timestamp|isMeta)":(?:"[^"\\]*"|null|true|false|-?\d+),)*"type":"([\w.-]+)"'
+)
+_TRANSCRIPT_TYPES = frozenset(
+    {"assistant", "user", "progress", "file-history-snapshot", "stream_event", "summary", "item.started",
+     "item.updated", "item.completed", "item.plan.delta", "response_item", "message", "text", "reasoning",
+     "tool_call", "tool_use"}
+)  # fmt: skip
+# What would make such a record a lifecycle fact: a missing tool, a Codex error item or failed MCP call.
+_FACT_NEEDLES = ("No such tool available", '"type":"error"', '"mcp_tool_call"', "not found in registry")
+_TRANSCRIPT_TYPES_B = frozenset(t.encode() for t in _TRANSCRIPT_TYPES)
+_PREFIX_B = re.compile(_PREFIX.pattern.encode(), re.ASCII)
+_LEADING_TYPE_B = re.compile(_LEADING_TYPE.pattern.encode())
+_FACT_NEEDLES_B = tuple(needle.encode() for needle in _FACT_NEEDLES)  # `in` is far faster than a regex
+
+
+def _transcript_by_head(body: str) -> bool:
+    head = _LEADING_TYPE.match(body)
+    if head is None or head.group(1) not in _TRANSCRIPT_TYPES or not body.rstrip().endswith("}"):
+        return False
+    return not any(needle in body for needle in _FACT_NEEDLES)
+
+
+def is_transcript_text(text: str) -> bool:
+    body = event_body(text)
+    return body is not None and _transcript_by_head(body)
+
+
+def is_transcript_line(raw: bytes) -> bool:
+    """`_transcript_by_head` on a raw line, prefixes and all: the scan's fast path, before any decoding."""
+    start = _PREFIX_B.match(raw).end()
+    head = _LEADING_TYPE_B.match(raw, start)
+    if head is None or head.group(1) not in _TRANSCRIPT_TYPES_B or not raw.rstrip().endswith(b"}"):
+        return False
+    return all(needle not in raw for needle in _FACT_NEEDLES_B)
 
 
 _TYPE_NEAR_START = re.compile(r'"type"\s*:\s*"([\w./-]{1,40})"')
