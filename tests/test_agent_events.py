@@ -202,12 +202,15 @@ def _preflight(lines: list[str]) -> list[Finding]:
     return result.findings + preflight.findings("play-1", preflight.check(CONFIG, result.inventory, spans))
 
 
-def test_init_without_a_declared_tool_and_with_a_failed_server_is_one_a10_naming_both() -> None:
+def test_init_without_a_declared_tool_and_with_a_failed_server_is_one_incident_naming_both() -> None:
     init = _init(["Bash", "Read", "mcp__tools__brave_search"], [{"name": "tools", "status": "connected"},
                  {"name": "firecrawl", "status": "failed"}])  # fmt: skip
-    [finding] = _preflight([init])
-    assert finding.code == "A10" and finding.missing_tools == ("firecrawl_scrape",)
-    assert "firecrawl (failed)" in finding.detail and finding.line_no == 1
+    findings = _preflight([init])
+    assert sorted(f.code for f in findings) == ["A10", "A12"]
+    assert len({f.fingerprint for f in findings}) == 1  # one incident, one issue
+    [missing] = [f for f in findings if f.code == "A10"]
+    assert missing.missing_tools == ("firecrawl_scrape",) and missing.line_no == 1
+    assert "firecrawl (failed)" in missing.detail
 
 
 def test_init_with_every_tool_but_a_server_not_connected_is_a12() -> None:
@@ -215,6 +218,7 @@ def test_init_with_every_tool_but_a_server_not_connected_is_a12() -> None:
                  [{"name": "tools", "status": "connected"}, {"name": "memory", "status": "needs-auth"}])  # fmt: skip
     [finding] = _preflight([init])
     assert finding.code == "A12" and "memory (needs-auth)" in finding.detail
+    assert finding.event == "claude init" and finding.reason == "mcp-servers"
 
 
 def test_a_complete_init_is_an_inventory_even_late() -> None:

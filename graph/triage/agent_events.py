@@ -145,7 +145,17 @@ def _claude(event: dict[str, Any], kind: str) -> EventReading:
     subtype = event.get("subtype")
     record = f"{kind}/{subtype}" if isinstance(subtype, str) and kind == "system" else kind
     if kind == "system" and subtype == "init":
-        return EventReading("claude", record, RecordKind.LIFECYCLE, inventory=_claude_inventory(event))
+        inventory = _claude_inventory(event)
+        failed = tuple(
+            f"{name} ({status})" for name, status in inventory.mcp_servers if status != "connected"
+        )
+        failures = (
+            (AgentFailure("A12", "mcp-servers", f"MCP servers not connected: {', '.join(failed)}", "init",
+                          servers=tuple(name for name, status in inventory.mcp_servers if status != "connected")),)
+            if failed
+            else ()
+        )  # fmt: skip
+        return EventReading("claude", record, RecordKind.LIFECYCLE, inventory=inventory, failures=failures)
     if kind == "result":
         failure = _claude_result(event)
         return EventReading("claude", record, RecordKind.LIFECYCLE, failures=(failure,) if failure else ())

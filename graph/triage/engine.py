@@ -342,7 +342,14 @@ class TriageEngine:
 
     def _event_finding(self, reading: EventReading, failure: AgentFailure, origin: _Origin) -> Finding:
         alert = CODES[failure.code]
-        key = "tool-inventory" if alert.code == "A10" else f"agent-event:{failure.kind}"
+        # A tool the agent lacks, and an MCP server that did not connect at its start (so its tools are
+        # missing too), are one incident with the pre-flight diff: the agent's tool inventory (one issue
+        # names the missing tools and the failed servers).
+        incident_code, key = (
+            ("A10", "tool-inventory")
+            if alert.code == "A10" or failure.event == "init"
+            else (alert.code, f"agent-event:{failure.kind}")
+        )
         reason = redact(failure.reason)
         return Finding(
             code=alert.code,
@@ -359,9 +366,11 @@ class TriageEngine:
             level=Level.ERROR.name.lower(),
             text=f"[{reading.cli} {reading.record}] {reason}"[:MAX_TEXT_CHARS],
             matched=reason[:MAX_TEXT_CHARS],
-            fingerprint=fingerprint(self.play_id, origin.agent or "", alert.code, key),
+            fingerprint=fingerprint(self.play_id, origin.agent or "", incident_code, key),
             missing_tools=failure.missing_tools,
             detail=redact(failure.detail)[:MAX_TEXT_CHARS],
+            event=f"{reading.cli} {failure.event}",
+            reason=failure.kind,
         )
 
     def _origin_of_line(self, line: LogLine, line_no: int) -> _Origin:
@@ -377,7 +386,9 @@ class TriageEngine:
             pod, container = prefix.groups()
             rest = raw[prefix.end() :]
         agent = self.agents.from_pod(pod) if pod else self.default_agent
-        return _Origin(line_no, parse_rfc3339_ns(rest), agent, pod, container)
+        # a wrapper script's `[2025-11-11T12:19:39.412Z] [INFO] …` also dates the line
+        stamp = parse_rfc3339_ns(rest[1:] if rest.startswith("[") else rest)
+        return _Origin(line_no, stamp, agent, pod, container)
 
     def _decide(
         self, raw: str, tags: frozenset[str] | None, origin_of: Callable[[], _Origin], result: ScanResult

@@ -51,3 +51,10 @@ class Finding(BaseModel):
     fingerprint: str
     missing_tools: tuple[str, ...] = ()
     detail: str | None = Field(default=None, description="what a pre-flight check concluded, in words")
+    event: str | None = Field(
+        default=None, description="the agent record it came from: `claude result`, `codex turn.failed`, …"
+    )
+    reason: str | None = Field(
+        default=None,
+        description="for an agent record: what kind of failure (`authentication`, `max-turns`, …)",
+    )

@@ -7,7 +7,7 @@ has comes, first, from its CLI's init event (Claude Code's `system/init`: every 
 catalog agent=rex tool=…`, `missing_tools=[…]`, logged at WARN), and from inventory lines in the style of
 DESIGN §4.1 (`CLI has available: […]`, `missing from CLI: […]`, `MCP tools initialized: 15 remote tools
 available`). The check diffs declared against available and names the missing tools (A10, naming the MCP
-servers that failed too); servers that failed while no tool is missing are A12. An agent whose init was
+servers that failed too). An agent whose init was
 seen has an inventory; one that shows none within 60 s of its first line is a finding of its own.
 """
 
@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from graph.session import CtoConfig
 from graph.triage.agent_events import tool_key
-from graph.triage.catalogue import A10, A12
+from graph.triage.catalogue import A10
 from graph.triage.engine import InventoryLine
 from graph.triage.fingerprint import fingerprint
 from graph.triage.models import Finding, timestamp_of
@@ -45,7 +45,12 @@ _MISSING_ONE = re.compile(
     r"[`'\"]?([\w.:/-]+)",
     _I,
 )
-_REMOTE_COUNT = re.compile(r"mcp tools initiali[sz]ed\s*:\s*(\d+) remote tools?", _I)
+_REMOTE_COUNT = re.compile(
+    # the second form is the container's tools-config step (`    └─ Remote tools: 21`): what a Codex agent,
+    # whose stream lists no tools, shows of its inventory
+    r"mcp tools initiali[sz]ed\s*:\s*(\d+) remote tools?|\bremote tools:\s*(\d+)\s*$",
+    _I,
+)
 _SERVER_READY = re.compile(r"([\w-]+) mcp server (?:ready|started|initiali[sz]ed)", _I)
 
 
@@ -53,7 +58,6 @@ class Verdict(StrEnum):
     OK = "ok"
     MISSING_TOOLS = "missing-tools"
     NO_INVENTORY = "no-inventory"
-    MCP_FAILED = "mcp-failed"  # no declared tool is missing, but MCP servers did not connect
     PENDING = "pending"  # the agent is younger than the deadline and has not reported yet
 
 
@@ -145,8 +149,8 @@ def _read_inventory(report: PreflightReport, line: InventoryLine) -> bool:
         for match in pattern.finditer(text):
             report.logged_missing |= _names(match.group(1))
             found = True
-    if count := _REMOTE_COUNT.search(text):
-        report.remote_count = int(count.group(1))
+    if count := _REMOTE_COUNT.search(text.strip()):
+        report.remote_count = int(count.group(1) or count.group(2))
         found = True
     for server in _SERVER_READY.finditer(text):
         report.servers_ready.add(server.group(1).lower())
@@ -164,8 +168,7 @@ def _read_init(report: PreflightReport, line: InventoryLine) -> None:
     for name, status in line.mcp_servers:
         if status == "connected":
             report.servers_ready.add(name.lower())
-            report.failed_servers.pop(name, None)
-        else:
+        else:  # once is enough: a later pod of the agent that connected does not undo this one's start
             report.failed_servers[name] = status
     report.evidence.append(line)
     if report.inventory_at_ns is None or (line.timestamp_ns or 0) < report.inventory_at_ns:
@@ -185,10 +188,6 @@ def _judge(
         report.detail = f"declared tools missing from the agent: {', '.join(report.missing)}"
         if failed:
             report.detail += f"; MCP servers not connected: {failed}"
-        return
-    if failed:
-        report.verdict = Verdict.MCP_FAILED
-        report.detail = f"MCP servers not connected at the agent's start: {failed}"
         return
     remote_declared = len(report.declared - served)
     if report.remote_count is not None and report.remote_count < remote_declared:
@@ -227,17 +226,19 @@ def _no_inventory_detail(report: PreflightReport, span: AgentSpan) -> str:
 
 def findings(play_id: str, reports: Iterable[PreflightReport]) -> list[Finding]:
     """The A10 findings of the reports that found a problem."""
-    reported = (Verdict.MISSING_TOOLS, Verdict.NO_INVENTORY, Verdict.MCP_FAILED)
-    return [_finding(play_id, r) for r in reports if r.verdict in reported]
+    return [
+        _finding(play_id, r) for r in reports if r.verdict in (Verdict.MISSING_TOOLS, Verdict.NO_INVENTORY)
+    ]
 
 
 def _finding(play_id: str, report: PreflightReport) -> Finding:
     evidence = report.evidence[0] if report.evidence else None
-    alert = A12 if report.verdict is Verdict.MCP_FAILED else A10
-    key, name = {
-        Verdict.MISSING_TOOLS: ("tool-inventory", A10.name),
-        Verdict.MCP_FAILED: ("mcp-servers", A12.name),
-    }.get(report.verdict, ("no-inventory", "No tool inventory"))
+    alert = A10
+    key, name = (
+        ("tool-inventory", A10.name)
+        if report.verdict is Verdict.MISSING_TOOLS
+        else ("no-inventory", "No tool inventory")
+    )
     summary = f"{report.agent}: {report.detail}"
     return Finding(
         code=alert.code,

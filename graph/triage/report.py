@@ -14,7 +14,7 @@ _SEVERITY_ORDER = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.L
 _CODE_ORDER = {alert.code: index for index, alert in enumerate(CATALOGUE)}
 _JSON_FIELDS = {
     "line_no", "code", "name", "severity", "priority", "action", "fingerprint", "agent", "pod", "container",
-    "timestamp", "level", "text", "matched", "missing_tools", "detail",
+    "timestamp", "level", "text", "matched", "missing_tools", "detail", "event", "reason",
 }  # fmt: skip
 
 
