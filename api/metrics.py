@@ -32,8 +32,8 @@ async def render(store: SessionStore, scheduler: Scheduler) -> bytes:
         registry=registry,
     )
     for (code, severity), count in Tally(
-        (d.issue_type, d.severity) for s in sessions for d in s.issues
-    ).items():
+        (d.code or d.issue_type, d.severity) for s in sessions for d in s.issues
+    ).items():  # Healer's code (A10, R1, …), not the original's coarser `issue_type`
         findings.labels(code, severity).set(count)
     usage = await scheduler.usage()
     llm_calls = Gauge(

@@ -2,38 +2,94 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from api.issue_types import ISSUE_TYPES, IssueType, issue_type_of
 from graph.session import SessionStart
+from tools.timestamps import parse_rfc3339_ns
 
 SessionStatus = Literal["active", "completed", "failed", "cancelled"]
 SERVICE = "healer-play-api"
+DEFAULT_NAMESPACE = "cto"  # the original's `default_namespace()`
+# The original's `PlaySession`, field for field, in its order: what `GET /api/v1/session/{id}` answers.
+PUBLIC_FIELDS = (
+    "play_id",
+    "repository",
+    "service",
+    "cto_config",
+    "tasks",
+    "namespace",
+    "started_at",
+    "last_updated",
+    "issues",
+    "status",
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NS_PER_S = 1_000_000_000
 
 
-def rfc3339(moment: datetime | None = None) -> str:
-    """UTC, seconds with microseconds, `Z`: how the original wrote its times."""
-    return (
-        (moment or datetime.now(UTC))
-        .astimezone(UTC)
-        .isoformat(timespec="microseconds")
-        .replace("+00:00", "Z")
-    )
+def rfc3339(moment: datetime | int | None = None) -> str:
+    """A time as the original wrote its times (chrono's serde form of `DateTime<Utc>`): UTC, `Z`, and the
+    fraction of a second in 0, 3, 6 or 9 digits, the fewest that keep it whole. `moment` is a datetime or
+    nanoseconds since the epoch; none is now, to the nanosecond."""
+    if moment is None:
+        nanos = time.time_ns()
+    elif isinstance(moment, datetime):
+        nanos = (moment.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1) * 1000
+    else:
+        nanos = moment
+    seconds, fraction = divmod(nanos, _NS_PER_S)
+    whole = (_EPOCH + timedelta(seconds=seconds)).replace(tzinfo=None).isoformat(timespec="seconds")
+    if fraction == 0:
+        return f"{whole}Z"
+    if fraction % 1_000_000 == 0:
+        return f"{whole}.{fraction // 1_000_000:03d}Z"
+    if fraction % 1000 == 0:
+        return f"{whole}.{fraction // 1000:06d}Z"
+    return f"{whole}.{fraction:09d}Z"
+
+
+def _as_rfc3339(value: Any) -> Any:
+    """An RFC 3339 text in the original's form (a text that is not one is left as it is)."""
+    if isinstance(value, str) and (nanos := parse_rfc3339_ns(value)) is not None:
+        return rfc3339(nanos)
+    return value
 
 
 class Detection(BaseModel):
-    """One finding as the session API reports it (the original's `issues` entries)."""
+    """One finding as the session API reports it: the original's `SessionIssue`, field for field and in
+    its order, and then Healer's own code. `issue_type` follows from `code` (api/issue_types.py)."""
 
     detected_at: str
-    issue_type: str
+    issue_type: IssueType
     severity: str
     description: str
     agent: str | None = None
     task_id: str | None = None
     remediation_spawned: bool = False
     github_issue: str | None = None
+    code: str | None = None  # Healer's code (A10, R1, …); None only for a detection given without one
+
+    @model_validator(mode="before")
+    @classmethod
+    def _type_from_code(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        code, kind = data.get("code"), data.get("issue_type")
+        if code is None and isinstance(kind, str) and kind not in ISSUE_TYPES:
+            code = kind  # stored before `code` existed: `issue_type` held Healer's code
+        if isinstance(code, str):
+            return data | {"code": code, "issue_type": issue_type_of(code)}
+        return data
+
+    @field_validator("detected_at", mode="before")
+    @classmethod
+    def _detected_at(cls, value: Any) -> Any:
+        return _as_rfc3339(value)
 
 
 class Session(SessionStart):
@@ -41,15 +97,24 @@ class Session(SessionStart):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
+    namespace: str = DEFAULT_NAMESPACE  # the original's default; the namespace the session is watched in
     started_at: str
     last_updated: str
-    status: SessionStatus = "active"
     issues: list[Detection] = Field(default_factory=list)
+    status: SessionStatus = "active"
     ended_reason: str | None = None
-    last_line_at: str | None = None
-    pull_requests: list[str] = Field(
-        default_factory=list
-    )  # draft PRs Healer opened, for the pages  # RFC 3339: when the newest log line of the play was seen
+    last_line_at: str | None = None  # RFC 3339: when the newest log line of the play was seen
+    pull_requests: list[str] = Field(default_factory=list)  # draft PRs Healer opened, for the pages
+
+    @field_validator("namespace", mode="before")
+    @classmethod
+    def _namespace(cls, value: Any) -> Any:
+        return DEFAULT_NAMESPACE if value is None or value == "" else value
+
+    @field_validator("started_at", "last_updated", "last_line_at", mode="before")
+    @classmethod
+    def _times(cls, value: Any) -> Any:
+        return _as_rfc3339(value)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -62,7 +127,7 @@ class Session(SessionStart):
         }
 
     def public(self) -> dict[str, Any]:
-        """The session as the original API showed it: what Healer keeps besides stays out."""
-        return self.model_dump(
-            mode="json", by_alias=False, exclude={"ended_reason", "last_line_at", "pull_requests"}
-        )
+        """The session as the original API showed it, in its field order and its spelling (`githubApp`,
+        `localServers`); what Healer keeps besides stays out."""
+        body = self.model_dump(mode="json", by_alias=True, include=set(PUBLIC_FIELDS))
+        return {name: body[name] for name in PUBLIC_FIELDS}

@@ -4,7 +4,8 @@ No build step, no JavaScript, no outside resources: a little inline CSS, and eve
 goes through `html.escape` (URLs become links only when they are http(s)).
 
 `overview(sessions)` is `GET /`: active sessions first, then the ones that ended, newest first.
-`session(session)` is `GET /sessions/<id>`: the session's agents, tasks and a timeline of its findings.
+`session(session)` is `GET /sessions/<id>`: the session's agents, tasks and a timeline of its findings (each
+with Healer's code and the original's `issue_type`).
 """
 
 from __future__ import annotations
@@ -167,7 +168,8 @@ def _timeline(issues: list[Detection]) -> str:
     rows = [
         (
             _when(d.detected_at),
-            f"<code>{escape(d.issue_type)}</code>",
+            f"<code>{escape(d.code or ABSENT)}</code>",
+            escape(d.issue_type),
             f"<span class='sev {escape(d.severity.lower())}'>{escape(d.severity)}</span>",
             _text(d.agent),
             escape(d.description),
@@ -176,7 +178,7 @@ def _timeline(issues: list[Detection]) -> str:
         )
         for d in _in_time_order(issues)
     ]
-    columns = ("Detected", "Code", "Severity", "Agent", "Description", "GitHub issue", "Remediation")
+    columns = ("Detected", "Code", "Type", "Severity", "Agent", "Description", "GitHub issue", "Remediation")
     return _table("timeline", columns, rows, "Nothing found yet.")
 
 

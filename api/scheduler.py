@@ -26,7 +26,6 @@ from graph.nodes.collect import play_query
 from graph.runner import IncidentView, PlayRunner, compiled
 from graph.services import live_context
 from graph.session import SessionStart
-from graph.triage.models import timestamp_of
 from tools.loki import LokiClient, LokiError
 
 log = logging.getLogger("healer.scheduler")
@@ -209,7 +208,7 @@ class Scheduler:
                 ],
             }
             if last_line_ns:
-                changes["last_line_at"] = rfc3339(timestamp_of(last_line_ns))
+                changes["last_line_at"] = rfc3339(last_line_ns)
             if any(getattr(session, key) != value for key, value in changes.items()):
                 await self.store.save(session.model_copy(update=changes | {"last_updated": rfc3339()}))
         return views
@@ -269,13 +268,16 @@ def _usage_of(views: list[IncidentView]) -> dict[str, int]:
 
 
 def detection(view: IncidentView) -> Detection:
+    """An incident as the session API's detection: the original's fields, `issue_type` from its code
+    (api/issue_types.py), and the code itself."""
     values = view.values
     finding = values["finding"]
     opened = values.get("timeline", [{}])[0].get("at_ns") if values.get("timeline") else None
-    moment = finding.get("timestamp") or (rfc3339(timestamp_of(opened)) if opened else rfc3339())
+    # the line's time, else when the incident opened, else now
+    moment = finding.get("timestamp") or rfc3339(opened or None)
     return Detection(
         detected_at=moment,
-        issue_type=finding["code"],
+        code=finding["code"],
         severity=finding["severity"],
         description=f"{finding['name']}: {finding.get('detail') or finding['matched']}",
         agent=finding.get("agent"),

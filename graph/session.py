@@ -1,29 +1,44 @@
 """The session a play starts with (DESIGN §2): which agents run and which tools each must have.
 
 Unknown fields are ignored; both the camelCase and the snake_case spellings of `githubApp` and
-`localServers` are accepted (the original silently dropped the snake_case forms).
+`localServers` are accepted (the original silently dropped the snake_case forms), and written back in the
+original's camelCase (`model_dump(by_alias=True)`). Inside an agent, `null` for its `tools`, their `remote`
+and `localServers`, or a local server's `tools` means none (the MCP server sends `"localServers": null` for
+an agent the platform's cto-config gives no local servers).
 """
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 _LENIENT = ConfigDict(extra="ignore", populate_by_name=True, coerce_numbers_to_str=True)
+
+
+def _null_means(empty: Callable[[], Any], shape: Any) -> BeforeValidator:
+    """`null` read as `empty()`; the JSON schema says `shape` or null."""
+    return BeforeValidator(
+        lambda value: empty() if value is None else value, json_schema_input_type=shape | None
+    )
 
 
 class LocalServer(BaseModel):
     model_config = _LENIENT
 
     enabled: bool = False
-    tools: list[str] = Field(default_factory=list)
+    tools: Annotated[list[str], _null_means(list, list[str])] = Field(default_factory=list)
 
 
 class AgentTools(BaseModel):
     model_config = _LENIENT
 
-    remote: list[str] = Field(default_factory=list)
-    local_servers: dict[str, LocalServer] = Field(
-        default_factory=dict, validation_alias=AliasChoices("localServers", "local_servers")
+    remote: Annotated[list[str], _null_means(list, list[str])] = Field(default_factory=list)
+    local_servers: Annotated[dict[str, LocalServer], _null_means(dict, dict[str, LocalServer])] = Field(
+        default_factory=dict,
+        validation_alias=AliasChoices("localServers", "local_servers"),
+        serialization_alias="localServers",
     )
 
     def enabled_local_servers(self) -> dict[str, LocalServer]:
@@ -33,10 +48,14 @@ class AgentTools(BaseModel):
 class AgentConfig(BaseModel):
     model_config = _LENIENT
 
-    github_app: str | None = Field(default=None, validation_alias=AliasChoices("githubApp", "github_app"))
+    github_app: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("githubApp", "github_app"),
+        serialization_alias="githubApp",
+    )
     cli: str | None = None
     model: str | None = None
-    tools: AgentTools = Field(default_factory=AgentTools)
+    tools: Annotated[AgentTools, _null_means(dict, AgentTools)] = Field(default_factory=AgentTools)
 
 
 class CtoConfig(BaseModel):

@@ -75,7 +75,7 @@ def active_session() -> Session:
     detections = [
         Detection(
             detected_at="2025-06-01T10:20:00.000000Z",
-            issue_type="A7",
+            code="A7",
             severity="medium",
             description="retry storm: 40 retries in 60 s",
             agent="blaze",
@@ -83,7 +83,7 @@ def active_session() -> Session:
         ),
         Detection(
             detected_at="2025-06-01T10:05:00.000000Z",
-            issue_type="A2",
+            code="A2",
             severity="critical",
             description="runtime panic: index out of range",
             agent="rex",
@@ -92,7 +92,7 @@ def active_session() -> Session:
         ),
         Detection(
             detected_at="2025-06-01T10:12:30.000000Z",
-            issue_type="A4",
+            code="A4",
             severity="high",
             description="tool missing: github_create_pull_request",
             agent="rex",
@@ -356,10 +356,10 @@ def test_pages_in_a_real_browser(chromium: Path, server: tuple[str, str], tmp_pa
     assert agents == {"rex": "5DLabs-Rex", "blaze": "5DLabs-Blaze"}
     assert [row["Title"] for row in detail.rows("tasks")] == ["Implement auth", "Frontend login form"]
     timeline = detail.rows("timeline")
-    assert [(row["Code"], row["Severity"], row["Agent"]) for row in timeline] == [
-        ("A2", "critical", "rex"),
-        ("A4", "high", "rex"),
-        ("A7", "medium", "blaze"),
+    assert [(row["Code"], row["Type"], row["Severity"], row["Agent"]) for row in timeline] == [
+        ("A2", "agent_failure", "critical", "rex"),
+        ("A4", "stuck", "high", "rex"),
+        ("A7", "agent_failure", "medium", "blaze"),
     ]
     assert [row["Detected"] for row in timeline] == [
         "2025-06-01 10:05:00 UTC",

@@ -95,8 +95,8 @@ def test_a_session_ends_when_its_play_is_over_and_its_findings_are_stored(tmp_pa
     stored = asyncio.run(scenario())
     assert stored is not None and stored.status == "completed"
     assert stored.ended_reason == "the play is over: every CodeRun is terminal"
-    assert [(d.issue_type, d.agent) for d in stored.issues] == [
-        ("A7", "rex")
+    assert [(d.code, d.issue_type, d.agent) for d in stored.issues] == [
+        ("A7", "agent_failure", "rex")
     ]  # the failed pod, found and kept
 
 
