@@ -62,6 +62,7 @@ def summary(name: str, session: Json, incidents: Sequence[Json]) -> dict[str, An
         "play_id": session.get("play_id"),
         "passes": session.get("passes", 0),
         "lines_seen": session.get("lines_seen", 0),
+        "agent_records": session.get("agent_records", {}),  # agent events read, by kind: what was set aside
         "findings": findings,
         "issues": issues,
         "pull_requests": pulls,
