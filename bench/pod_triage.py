@@ -19,7 +19,6 @@ import json
 import re
 import shutil
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -27,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.podlog import PodLog, generate  # noqa: E402
-from bench.triage import grep_union_files, healer_scan, row, run_grep  # noqa: E402
+from bench.triage import compare_with_grep, healer_scan, row  # noqa: E402
 
 Finding = dict[str, object]
 
@@ -98,19 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     findings = [json.loads(line) for line in output.splitlines()]
     row("healer scan --format jsonl --session", megabytes, seconds, f"{len(findings):,} findings")
     print(f"    findings by code: {_by_code(Counter(str(f['code']) for f in findings))}")
-    ratios = []
-    with tempfile.TemporaryDirectory() as scratch:
-        union = grep_union_files(Path(scratch))["codes"]
-        for locale in ("C", "C.UTF-8"):
-            if locale != "C" and args.no_grep_utf8:
-                continue
-            grep_seconds, count = run_grep(union, log.path, args.runs if locale == "C" else 1, locale)
-            label = f"grep -E -i -c, codes patterns, LC_ALL={locale}"
-            row(label, megabytes, grep_seconds, f"{count:,} matching lines")
-            ratios.append((label, grep_seconds / seconds))
-    print()
-    for label, ratio in ratios:
-        print(f"healer scan vs {label}: {ratio:.2f}x as fast")
+    compare_with_grep(log.path, megabytes, seconds, args.runs, utf8=not args.no_grep_utf8, only="codes")
 
     print(
         "\nfindings against the manifest (a finding counts when its line and code are a planted failure's):"

@@ -32,6 +32,7 @@ from graph.triage.catalogue import (
     ERR_REPEAT_THRESHOLD,
     INVENTORY_TRIGGERS,
     PRIORITY_OF_SEVERITY,
+    AlertCode,
     Severity,
 )
 from graph.triage.classify import Verdict, classify
@@ -351,18 +352,9 @@ class TriageEngine:
             else (alert.code, f"agent-event:{failure.kind}")
         )
         reason = redact(failure.reason)
-        return Finding(
-            code=alert.code,
-            name=alert.name,
-            phase=alert.phase,
-            severity=alert.severity,
-            priority=alert.priority,
-            action=alert.action,
-            line_no=origin.line_no,
-            timestamp=timestamp_of(origin.timestamp_ns),
-            agent=origin.agent,
-            pod=origin.pod,
-            container=origin.container,
+        return _new_finding(
+            alert,
+            origin,
             level=Level.ERROR.name.lower(),
             text=f"[{reading.cli} {reading.record}] {reason}"[:MAX_TEXT_CHARS],
             matched=reason[:MAX_TEXT_CHARS],
@@ -411,23 +403,32 @@ class TriageEngine:
         alert = verdict.alert
         text = redact(raw)
         key = "tool-inventory" if alert.code == "A10" else normalise(message_of(text))
-        return Finding(
-            code=alert.code,
-            name=alert.name,
-            phase=alert.phase,
-            severity=alert.severity,
-            priority=alert.priority,
-            action=alert.action,
-            line_no=origin.line_no,
-            timestamp=timestamp_of(origin.timestamp_ns),
-            agent=origin.agent,
-            pod=origin.pod,
-            container=origin.container,
+        return _new_finding(
+            alert,
+            origin,
             level=verdict.level.name.lower() if verdict.level is not None else None,
             text=text if len(text) <= MAX_TEXT_CHARS else text[: MAX_TEXT_CHARS - 1] + "\u2026",
             matched=redact(verdict.matched)[:MAX_TEXT_CHARS],
             fingerprint=fingerprint(self.play_id, origin.agent or "", alert.code, key),
         )
+
+
+def _new_finding(alert: AlertCode, origin: _Origin, **fields: Any) -> Finding:
+    """A finding of `alert` at `origin`; `fields` hold what the line or event said."""
+    return Finding(
+        code=alert.code,
+        name=alert.name,
+        phase=alert.phase,
+        severity=alert.severity,
+        priority=alert.priority,
+        action=alert.action,
+        line_no=origin.line_no,
+        timestamp=timestamp_of(origin.timestamp_ns),
+        agent=origin.agent,
+        pod=origin.pod,
+        container=origin.container,
+        **fields,
+    )
 
 
 def _decoded(raw: bytes) -> str:
