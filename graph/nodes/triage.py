@@ -138,7 +138,10 @@ def _around(window: list[str], index: int, radius: int) -> list[str]:
 
 
 def _agent_evidence(inventory: list[Json], agent: str | None) -> list[str]:
-    lines = [line for line in inventory if line["agent"] == agent][:8]
+    lines = [line for line in inventory if line["agent"] == agent]
+    # an init event says most; the diagnostics block before it fills what room is left, in log order
+    chosen = sorted(range(len(lines)), key=lambda i: ("tools" not in lines[i], i))[:8]
+    lines = [lines[i] for i in sorted(chosen)]
     return [
         _evidence_line({"ts": line["timestamp_ns"], "text": line["text"], "labels": {}}) for line in lines
     ]
