@@ -11,6 +11,15 @@ import pytest
 from healer_cli import main
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes"
+SCENARIOS = sorted(path.parent.name for path in CASSETTES.glob("*/scenario.json"))
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_every_scenario_replays_offline(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", str(CASSETTES / name), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["scenario"] == name
+    assert f"| `{name}/` |" in (CASSETTES / "README.md").read_text()  # it says what the folder shows
+    assert (CASSETTES / name / "README.md").read_text().startswith(f"# {name}\n")  # and how it was made
 
 
 def test_json_summary_has_what_an_operator_checks(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,4 @@
-"""The seven scenarios of cassettes/, replayed offline with every socket blocked (DESIGN §10).
+"""The scenarios of cassettes/, replayed offline with every socket blocked (DESIGN §10).
 
 Each runs Healer's real graphs over what was recorded (tests/scenarios/record.py) and asserts the
 outcome an operator would check: the findings, what was filed on GitHub, who was alerted, the status.
@@ -19,6 +19,7 @@ from graph.context import HealerContext
 from graph.replay import ReplayResult, replay
 from graph.runner import IncidentView, PlayRunner
 from graph.summary import summary
+from tests.scenarios.definitions import ALL, Definition
 from tools.recording import interactions_of
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes"
@@ -28,6 +29,25 @@ def run(name: str, **options: Any) -> tuple[ReplayResult, dict[str, Any]]:
     result = asyncio.run(replay(CASSETTES / name, **options))
     incidents = [view.values for view in result.incidents]
     return result, summary(name, result.session, incidents)
+
+
+def loki_lines(name: str) -> list[str]:
+    """Every log line Loki gave Healer in the recording."""
+    return [
+        value[1]
+        for item in interactions_of(CASSETTES / name / "http")
+        if "/loki/api/v1/query_range" in item["request"]["uri"]
+        for stream in json.loads(item["response"]["body"]["string"])["data"]["result"]
+        for value in stream["values"]
+    ]
+
+
+@pytest.mark.parametrize("definition", ALL, ids=lambda d: d.name)
+def test_each_recording_read_its_definitions_lines(definition: Definition) -> None:
+    """A definition changed without re-recording its folder would test lines nobody replays."""
+    assert set(loki_lines(definition.name)) == {
+        text for agent in definition.agents for _, text in agent.lines
+    }
 
 
 def writes(name: str, method: str, path_end: str) -> int:
@@ -48,10 +68,17 @@ def test_healthy_play_files_nothing() -> None:
 
 
 def test_noise_that_mentions_errors_files_nothing() -> None:
-    _, report = run("noisy-but-fine")
+    result, report = run("noisy-but-fine")
     assert report["status"] == "healthy"
-    assert report["findings"] == [] and report["issues"] == []
-    assert report["lines_seen"] >= 14
+    assert report["findings"] == [] and report["issues"] == [] and report["notifications"] == 0
+    assert report["lines_seen"] == 43
+    # Atlas's stream-json events were read as events: its transcript is the agent at work, never matched
+    assert report["agent_records"] == {"lifecycle": 2, "transcript": 19}
+    read = loki_lines("noisy-but-fine")
+    assert any("CONFLICT (content): Merge conflict" in line for line in read)
+    assert any("##[error]Process completed with exit code 101." in line for line in read)
+    assert result.session["preflight_done"] == ["atlas"]
+    assert writes("noisy-but-fine", "POST", "") == 0  # nothing sent anywhere
 
 
 def test_a_run_killed_after_filing_resumes_without_filing_twice() -> None:
@@ -69,7 +96,7 @@ def test_a_run_killed_after_filing_resumes_without_filing_twice() -> None:
     assert report["status"] == "open"
 
 
-@pytest.mark.parametrize("name", ["healthy-play", "restart-midway"])
+@pytest.mark.parametrize("name", ["healthy-play", "restart-midway", "codex-auth", "healthy-transcript"])
 def test_a_replay_is_deterministic(name: str) -> None:
     assert run(name)[1] == run(name)[1]
 
@@ -116,7 +143,8 @@ def test_a_missing_tool_in_the_first_minute_files_an_a10_issue_naming_it() -> No
     assert filed["title"] == "[HEAL-A10] Tool inventory mismatch: rex (play-a10)"
     assert {"heal", "a10", "severity:critical", "play:play-a10"} <= set(filed["labels"])
     [body] = [b["body"] for b in bodies("preflight-a10", "POST", "/issues")]
-    assert "**missing `brave_search`**" in body and "<!-- healer:fingerprint=" in body
+    assert "- [ ] **failed:** remote tools accessible \u2014 `missing: brave_search`" in body
+    assert "<!-- healer:fingerprint=" in body
     [incident] = result.incidents
     analysis = incident.values["analysis"]
     assert "brave_search" in json.dumps(analysis)  # the model's own words name the tool
@@ -182,3 +210,94 @@ def test_red_ci_max_iterations_times_hands_over_to_a_human() -> None:
     assert "did not fix it (#1 CI failed, #2 CI failed)" in incident.values["escalation_reason"]
     assert report["status"] == "escalated"
     assert report["llm"]["calls"] == len(bodies("remediation-exhausted", "POST", "/chat/completions"))
+
+
+def test_an_init_event_without_a_declared_tool_files_one_a10_naming_it_and_the_failed_server() -> None:
+    result, report = run("stream-preflight")
+    [finding] = report["findings"]
+    assert (finding["code"], finding["agent"], finding["missing_tools"]) == (
+        "A10",
+        "rex",
+        ["firecrawl_scrape"],
+    )
+    # the init event (A10, and A12 for its failed server) and the later `No such tool available` tool_result
+    # share one fingerprint: one incident, one issue
+    assert result.session["occurrences"] == {finding["fingerprint"]: 3}
+    assert writes("stream-preflight", "POST", "/issues") == 1
+    [filed] = report["issues"]
+    assert filed["title"] == "[HEAL-A10] Tool inventory mismatch: rex (play-stream)"
+    assert {"heal", "a10", "severity:critical", "play:play-stream"} <= set(filed["labels"])
+    [sent] = bodies("stream-preflight", "POST", "/issues")
+    assert sent["title"] == filed["title"] and set(sent["labels"]) == set(filed["labels"])
+    body = sent["body"]
+    assert (
+        "- [ ] **failed:** remote tools accessible \u2014 `not in the init event's tools: firecrawl_scrape`"
+        in body
+    )
+    assert (
+        "- [ ] **failed:** local servers initialised \u2014 `MCP servers not connected: firecrawl (failed)`"
+        in body
+    )
+    assert "- [x] tools-server reachable \u2014 `\u2705 Health check: OK (HTTP 200)`" in body
+    assert (
+        "verdict: declared tools missing from the agent: firecrawl_scrape; MCP servers not connected: firecrawl (failed)"
+        in body
+    )
+    evidence = body[body.index("## Evidence") :]
+    assert "[claude system/init] tools: [Task, Bash," in evidence and "firecrawl=failed" in evidence
+    assert f"<!-- healer:fingerprint={finding['fingerprint']} -->" in body
+    alerts = [b["embeds"][0]["title"] for b in bodies("stream-preflight", "POST", "/healer-replay")]
+    assert alerts == ["HEAL Alert: A10"]
+    # lifecycle: the init, the tool_result naming the missing tool, the final result
+    assert report["agent_records"] == {"lifecycle": 3, "transcript": 14}
+
+
+def test_a_codex_turn_failed_with_401_files_one_r5_issue() -> None:
+    result, report = run("codex-auth")
+    assert (
+        json.loads((CASSETTES / "codex-auth" / "session.json").read_text())["cto_config"]["agents"]["blaze"][
+            "cli"
+        ]
+        == "codex"
+    )
+    [finding] = report["findings"]
+    assert (finding["code"], finding["severity"], finding["agent"]) == ("R5", "critical", "blaze")
+    # `Reconnecting... n/5` and the `error` before `turn.failed` are not findings of their own
+    assert result.session["occurrences"] == {finding["fingerprint"]: 1}
+    assert report["agent_records"] == {"lifecycle": 9}  # Codex's thread/turn/error events
+    assert writes("codex-auth", "POST", "/issues") == 1
+    [sent] = bodies("codex-auth", "POST", "/issues")
+    assert sent["title"] == "[HEAL-R5] Authentication failure: blaze (play-codex)"
+    assert set(sent["labels"]) == {"heal", "r5", "severity:critical", "play:play-codex"}
+    body = sent["body"]
+    assert "- triage: turn.failed: exceeded retry limit, last status: 401 Unauthorized, request id: " in body
+    assert '{"type":"error","message":"Reconnecting... 5/5"}' in body  # the evidence window, verbatim
+    assert "## Pre-flight checklist" not in body  # R5 is not a pre-flight code
+    alerts = [b["embeds"][0]["title"] for b in bodies("codex-auth", "POST", "/healer-replay")]
+    assert alerts[0] == "HEAL Alert: R5"
+    [incident] = result.incidents
+    assert incident.waiting_for_human and report["pull_requests"] == []
+    assert report["status"] == "escalated"
+
+
+def test_a_long_healthy_transcript_full_of_errors_files_nothing() -> None:
+    result, report = run("healthy-transcript")
+    assert report["status"] == "healthy"
+    assert report["findings"] == [] and report["issues"] == [] and report["notifications"] == 0
+    assert report["lines_seen"] == 263 and report["passes"] >= 10
+    assert report["agent_records"] == {"lifecycle": 2, "transcript": 251}  # none unreadable
+    assert result.session["preflight_done"] == ["rex"]  # its init event listed every declared tool
+    read = loki_lines("healthy-transcript")
+    assert len(set(read)) == 263  # (qryn gives the lines at a page's last millisecond again; Healer dedupes)
+    for text in (  # what the tool results and the agent's own words hold: none of it is a failure of the run
+        "error[E0308]: mismatched types",
+        "thread 'rate_limit::tests::refills_after_window' panicked at src/rate_limit.rs:56:9:",
+        "test result: FAILED. 11 passed; 1 failed",
+        "Error: connection refused",
+        "ConnectionRefused",
+        r"\"level\":\"ERROR\"",  # the server's JSON log, inside a tool result
+        "Exit code 101",
+    ):
+        assert any(text in line for line in read), text
+    assert any('"type":"result","subtype":"success","is_error":false' in line for line in read)
+    assert writes("healthy-transcript", "POST", "") == 0 and writes("healthy-transcript", "PATCH", "") == 0

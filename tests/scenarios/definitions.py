@@ -1,4 +1,4 @@
-"""The seven scenarios of cassettes/: what each play logs, what its cluster and repository look like.
+"""The scenarios of cassettes/: what each play logs, what its cluster and repository look like.
 
 `tests/scenarios/record.py` turns each into a scenario folder by running Healer against the real local
 Loki and LLM and against the GitHub, Kubernetes and Discord emulators built from reference responses.
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.scenarios import transcripts
 
 START = "2026-11-24T06:00:00Z"
 NAMESPACE = "cto"
@@ -26,6 +28,8 @@ class Agent:
     ends_at_s: int = 60
     final_phase: str = "Succeeded"
     lines: list[tuple[float, str]] = field(default_factory=list)
+    cli: str = "claude"
+    model: str = "claude-sonnet-4"
 
 
 @dataclass
@@ -40,13 +44,14 @@ class Definition:
     settings: dict[str, Any] = field(default_factory=dict)
     faults: list[dict[str, Any]] = field(default_factory=list)
     max_passes: int = 12
+    pod_output: str = ""  # for the scenario's README: what its pods print, when it is an agent CLI's events
 
     def session(self) -> dict[str, Any]:
         agents = {
             a.key: {
                 "githubApp": a.app,
-                "cli": "claude",
-                "model": "claude-sonnet-4",
+                "cli": a.cli,
+                "model": a.model,
                 "tools": {
                     "remote": a.remote,
                     "localServers": {
@@ -264,8 +269,9 @@ HEALTHY_PLAY = Definition(
 
 NOISY_BUT_FINE = Definition(
     name="noisy-but-fine",
-    description="Lines that mention errors without being errors (info/debug levels, zero counts, retry chatter): no issue",
+    description="Lines that mention errors without being errors (info/debug levels, zero counts, retry chatter), then Atlas's Claude stream-json transcript whose command output holds a red CI run's panic, a merge CONFLICT and `error:` lines: no issue",
     play_id="play-noisy",
+    pod_output="the noise lines above, after the CTO container scripts' MCP diagnostics (`🔧 MCP Tools Diagnostics:` …); then Atlas's `claude -p --output-format stream-json --verbose` events, one per line (system/init with `mcp__tools__github_merge_pull_request`, assistant text and tool_use, tool_results with `gh pr checks` showing a failed check, a red CI log with a panic and `##[error]`, a rebase `CONFLICT`, `Exit code 1`), ending `result/success`, `is_error:false` (tests/scenarios/transcripts.py)",
     llm=False,
     agents=[
         Agent(
@@ -274,6 +280,7 @@ NOISY_BUT_FINE = Definition(
             7,
             ["github_merge_pull_request"],
             lines=[
+                *transcripts.diagnostics(remote_tools=1),
                 (-20, "INFO Starting agent atlas"),
                 *_inventory("atlas", ["github_merge_pull_request"], ["github_merge_pull_request"]),
                 (-10, 'level=info msg="retrying request after timeout" attempt=1 max=5'),
@@ -290,7 +297,7 @@ NOISY_BUT_FINE = Definition(
                     -3,
                     "INFO test result: ok. 12 passed; 0 failed; 0 ignored; test error_paths::handles_timeout ... ok",
                 ),
-                *_work("atlas", 0),
+                *transcripts.atlas_merge_run(["github_merge_pull_request"]),
             ],
         )
     ],
@@ -321,6 +328,72 @@ RESTART_MIDWAY = Definition(
     ],
 )
 
+STREAM_REMOTE = [
+    "firecrawl_scrape",
+    "context7_get_library_docs",
+    "github_create_pull_request",
+    "github_get_file_contents",
+]
+
+STREAM_PREFLIGHT = Definition(
+    name="stream-preflight",
+    description="Rex's Claude init event (stream-json) lacks firecrawl_scrape, which its CTO config declares, and lists its `firecrawl` MCP server as failed; its call to the tool comes back `No such tool available`, the same fingerprint: one A10 issue names the tool and the failed server",
+    play_id="play-stream",
+    pod_output="the CTO container scripts' MCP diagnostics, then `claude -p --output-format stream-json --verbose` events, one per line: system/init (built-in tools and `mcp__tools__*` for three of the four declared remote tools; `mcp_servers`: tools connected, firecrawl failed), a tool_use of `mcp__tools__firecrawl_scrape` whose tool_result is `<tool_use_error>Error: No such tool available: mcp__tools__firecrawl_scrape</tool_use_error>`, the agent's fallback to WebFetch, a test run, a PR, `result/success` (tests/scenarios/transcripts.py)",
+    agents=[
+        Agent(
+            "rex",
+            "5DLabs-Rex",
+            9,
+            STREAM_REMOTE,
+            model="claude-sonnet-4-5-20250929",
+            lines=transcripts.rex_missing_firecrawl(STREAM_REMOTE, STREAM_REMOTE[1:]),
+        )
+    ],
+)
+
+CODEX_AUTH = Definition(
+    name="codex-auth",
+    description="Blaze runs Codex (`codex exec --json`) and the API refuses its key: five `Reconnecting... n/5` notices, then `error` and `turn.failed` with 401 Unauthorized: one R5 issue and its P0 alert",
+    play_id="play-codex",
+    pod_output="the CTO container scripts' MCP diagnostics (`└─ Remote tools: 2`), Codex's stderr `Reading prompt from stdin...`, then `codex exec --json` events as in ../shared/reference/agents/samples/codex__link-assistant_hive-mind__issue-715-401-reconnect.log: thread.started, turn.started, `error` `Reconnecting... 1/5` … `5/5`, `error` and `turn.failed` `exceeded retry limit, last status: 401 Unauthorized, request id: …`; the CodeRun is still Running when the recording ends",
+    max_passes=6,
+    agents=[
+        Agent(
+            "blaze",
+            "5DLabs-Blaze",
+            10,
+            ["github_create_pull_request", "context7_get_library_docs"],
+            cli="codex",
+            model="gpt-5-codex",
+            ends_at_s=600,  # its CodeRun is still Running when the recording ends (no A7)
+            lines=transcripts.blaze_codex_unauthorized(),
+        )
+    ],
+)
+
+HEALTHY_REMOTE = ["github_create_pull_request", "github_get_file_contents", "context7_get_library_docs"]
+
+HEALTHY_TRANSCRIPT = Definition(
+    name="healthy-transcript",
+    description="Rex's long Claude stream-json run (263 lines, 253 events) is full of compiler errors, test panics, FAILED, `Error: connection refused` and the agent talking about them, all of which it fixes, and ends `result/success`: no finding, no issue",
+    play_id="play-transcript",
+    pod_output="the CTO container scripts' MCP diagnostics, then 263 lines: Rex's `claude -p --output-format stream-json --verbose` events (system/init with every declared tool as `mcp__tools__*`; 251 assistant/user events: 36 Reads of source files, cargo build with error[E0308]/error[E0433], cargo test with `thread '…' panicked at`, `test result: FAILED`, clippy errors, integration tests failing with `Connection refused`, a server exiting `Error: connection refused`, the server's JSON `ERROR` log lines, the agent's text about each error and its fixes), ending `result/success`, `is_error:false` (tests/scenarios/transcripts.py)",
+    llm=False,
+    max_passes=14,
+    agents=[
+        Agent(
+            "rex",
+            "5DLabs-Rex",
+            11,
+            HEALTHY_REMOTE,
+            model="claude-sonnet-4-5-20250929",
+            ends_at_s=150,
+            lines=transcripts.rex_long_healthy_run(HEALTHY_REMOTE),
+        )
+    ],
+)
+
 ALL = [
     PREFLIGHT_A10,
     RUNTIME_PANIC,
@@ -329,5 +402,8 @@ ALL = [
     HEALTHY_PLAY,
     NOISY_BUT_FINE,
     RESTART_MIDWAY,
+    STREAM_PREFLIGHT,
+    CODEX_AUTH,
+    HEALTHY_TRANSCRIPT,
 ]
 BY_NAME = {definition.name: definition for definition in ALL}

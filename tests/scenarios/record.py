@@ -6,8 +6,16 @@ the reference responses in ../shared/reference) are started on the scenario's vi
 real graphs run through `graph.replay.replay(record=True)` against all of them and the local LLM
 (`OPENAI_BASE_URL`, Qwen2.5-Coder-1.5B on llama-cpp-python), and every request is kept under `http/`.
 
+    SAMPLES_DAYS=3650 LABELS_DAYS=3650 FRESH=1 bash ../shared/services/start_loki.sh .cache/loki
     LOKI_URL=http://127.0.0.1:3100 OPENAI_BASE_URL=http://127.0.0.1:18080/v1 \\
         .venv/bin/python -m tests.scenarios.record [scenario ...]
+
+(qryn keeps 7 days of samples by default and drops older ones silently; the scenarios start on
+2026-11-24, so give it a longer retention: the recorder stops if Loki does not hold what was pushed.)
+
+Before recording, check what the triage makes of a definition's lines, offline: `--lines DIR [scenario ...]`
+writes each scenario's `session.json` and one `<agent>.log` per agent (its lines, in order) under
+`DIR/<scenario>/`, for `healer scan --session DIR/<scenario>/session.json --agent <agent> DIR/<scenario>/<agent>.log`.
 """
 
 from __future__ import annotations
@@ -92,6 +100,19 @@ def push_logs(loki_url: str, definition: Definition, kube: KubernetesEmulator, s
     response.raise_for_status()
 
 
+def check_stored(loki_url: str, definition: Definition, kube: KubernetesEmulator, start_ns: int) -> None:
+    """qryn answers 204 to a push and then drops samples older than its retention (`SAMPLES_DAYS`, 7 days by
+    default): a scenario's fixed start goes out of it a week after it is written, and nothing would be read."""
+    pods = [{"stream": {"pod": kube.pod_name(run)}} for run in kube.runs]
+    expected = sum(len(agent.lines) for agent in definition.agents)
+    if (stored := _stored(loki_url, pods, start_ns)) != expected:
+        raise SystemExit(
+            f"Loki holds {stored} of the {expected} lines of {definition.play_id} after the push: if the "
+            f"scenario starts more than 7 days ago ({START}), start qryn with a longer retention: "
+            "SAMPLES_DAYS=3650 LABELS_DAYS=3650 FRESH=1 bash ../shared/services/start_loki.sh .cache/loki"
+        )
+
+
 def _stored(loki_url: str, streams: list[dict], start_ns: int) -> int:
     pods = "|".join(stream["stream"]["pod"] for stream in streams)
     query = f'{{namespace="{NAMESPACE}", pod=~"{pods}"}}'
@@ -126,6 +147,7 @@ async def record(definition: Definition, loki_url: str, llm_url: str | None) -> 
     with kube, github, DiscordEmulator(clock=clock) as discord:
         push_logs(loki_url, definition, kube, start_ns)
         time.sleep(2)  # qryn batches its inserts
+        check_stored(loki_url, definition, kube, start_ns)
         live = {"loki": loki_url, "kubernetes": kube.url, "github": github.url, "discord": discord.url}
         if definition.llm and llm_url:
             live["llm"] = llm_url
@@ -147,6 +169,7 @@ def readme(definition: Definition) -> str:
         else "no LLM: this scenario runs without one (the deterministic analysis only)"
     )
     files = ", ".join(f"`{path}`" for path in definition.files) or "none"
+    output = f"\n- what the pods print: {definition.pod_output}" if definition.pod_output else ""
     faults = "; ".join(
         f"the run is killed right after `{f['crash_after']}` returns" for f in definition.faults
     )
@@ -157,7 +180,7 @@ def readme(definition: Definition) -> str:
 - play `{definition.play_id}`, agents: {agents}
 - repository files (GitHub emulator): {files}
 - CI on the pull requests, per attempt: {definition.ci_script or "none opened"}
-- settings: {definition.settings or "defaults"}{f"; fault: {faults}" if faults else ""}
+- settings: {definition.settings or "defaults"}{f"; fault: {faults}" if faults else ""}{output}
 
 ## How it was made
 
@@ -173,7 +196,8 @@ graphs ran on a virtual clock from {START}, 15 s a pass, against:
   `http/github.yaml` and `http/discord.yaml`.
 
 Addresses are rewritten to stable ones (`scenario.json`, `services`) and secrets filtered before writing.
-Re-record with the services running:
+Re-record with the services running (Loki started with `SAMPLES_DAYS=3650 LABELS_DAYS=3650 FRESH=1`: qryn
+silently drops samples older than 7 days, and this play starts on {START[:10]}):
 
     LOKI_URL=http://127.0.0.1:3100 OPENAI_BASE_URL=http://127.0.0.1:18080/v1 \\
         .venv/bin/python -m tests.scenarios.record {definition.name}
@@ -182,7 +206,21 @@ Replay: `.venv/bin/healer replay cassettes/{definition.name}`; asserted by `test
 """
 
 
+def write_lines(folder: Path, definition: Definition) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "session.json").write_text(json.dumps(definition.session(), indent=2) + "\n")
+    for agent in definition.agents:
+        (folder / f"{agent.key}.log").write_text("".join(f"{text}\n" for _, text in agent.lines))
+
+
 def main(names: list[str]) -> int:
+    if names[:1] == ["--lines"]:
+        if len(names) < 2:
+            print("usage: record --lines DIR [scenario ...]", file=sys.stderr)
+            return 2
+        for definition in [BY_NAME[name] for name in names[2:]] or ALL:
+            write_lines(Path(names[1]) / definition.name, definition)
+        return 0
     if names[:1] == ["--readme-only"]:
         for definition in [BY_NAME[name] for name in names[1:]] or ALL:
             (CASSETTES / definition.name / "README.md").write_text(readme(definition))
