@@ -258,7 +258,7 @@ class TriageEngine:
         lines (plain text, for the catalogue) come back. A line with no `{` near its start opens no event,
         so unless its stream has an event open it is plain without further work."""
         plain: list[int] = []
-        open_streams = {key for key, framer in self._framers.items() if framer.pending_json() is not None}
+        open_streams = {key for key, framer in self._framers.items() if framer.is_open}
         for i in range(count):
             if not open_streams and not may_open_event(i):
                 plain.append(i)
@@ -273,10 +273,10 @@ class TriageEngine:
             framer = self._framers.get(stream) or self._framers.setdefault(stream, EventFramer())
             for framed in framer.feed(first_line_no + i, text_of(i)):
                 self._settle(framed, i, first_line_no, origin_at, plain, result)
-            if framer.pending_json() is None:
-                open_streams.discard(stream)
-            else:
+            if framer.is_open:
                 open_streams.add(stream)
+            else:
+                open_streams.discard(stream)
         return plain
 
     def _settle(

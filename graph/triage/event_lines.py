@@ -38,7 +38,6 @@ class Framing(Enum):
     PLAIN = "plain"  # not part of an event: the catalogue reads it
     EVENT = "event"  # an event ended on this line; `Framed.event` holds it
     TRANSCRIPT = "transcript"  # a whole transcript record, known by its head: not parsed, never matched
-    PART = "part"  # a line of an event that has not ended yet
     UNREADABLE = "unreadable"  # a fragment of an event that never completed
 
 
@@ -110,6 +109,11 @@ class _Pending:
         return pending
 
 
+_NOTHING_YET: list[
+    Framed
+] = []  # a line of an event that has not ended: nothing to settle yet (never mutated)
+
+
 class EventFramer:
     """Frames the lines of one stream (one pod's container), in order. Its state survives between calls,
     so an event may span two chunks of a file or two passes of a session (`pending_json`)."""
@@ -117,11 +121,17 @@ class EventFramer:
     def __init__(self, pending: dict[str, Any] | None = None) -> None:
         self._pending = _Pending.from_json(pending) if pending else None
 
+    @property
+    def is_open(self) -> bool:
+        """An event has begun on this stream and not ended yet."""
+        return self._pending is not None
+
     def pending_json(self) -> dict[str, Any] | None:
         return self._pending.to_json() if self._pending else None
 
     def feed(self, line_no: int, text: str) -> list[Framed]:
-        """What `text` (line `line_no`) is; it may also settle an earlier fragment (given back first)."""
+        """What `text` (line `line_no`) is; it may also settle an earlier fragment (given back first). A line
+        of an event that has not ended gives nothing back: the event, once whole, accounts for it."""
         if self._pending is not None:
             return self._continue(line_no, text)
         return self._start(line_no, text)
@@ -139,7 +149,7 @@ class EventFramer:
         if body.rstrip() == "{":
             self._pending = _Pending(line_no, pretty=True)
             self._pending.add(line_no, "{")
-            return [Framed(Framing.PART, line_no)]
+            return _NOTHING_YET
         if _transcript_by_head(body):
             return [Framed(Framing.TRANSCRIPT, line_no)]
         value = _loads(body)
@@ -150,7 +160,7 @@ class EventFramer:
         if value is None and body.startswith('{"') and _could_be_agent_event(body):
             self._pending = _Pending(line_no)
             self._pending.add(line_no, body)
-            return [Framed(Framing.PART, line_no)]
+            return _NOTHING_YET
         return [Framed(Framing.PLAIN, line_no)]  # `{foo} failed`, or a JSON log cut short
 
     def _continue(self, line_no: int, text: str) -> list[Framed]:
@@ -174,7 +184,7 @@ class EventFramer:
             or pending.chars > MAX_EVENT_CHARS
         ):
             return [self._give_up()]
-        return [Framed(Framing.PART, line_no)]
+        return _NOTHING_YET
 
     def _continue_pretty(self, pending: _Pending, line_no: int, text: str) -> list[Framed]:
         body = text[_PREFIX.match(text).end() :]
@@ -187,7 +197,7 @@ class EventFramer:
             return [Framed(Framing.UNREADABLE, line_no, lines=tuple(pending.line_nos))]
         if len(pending.parts) > MAX_EVENT_LINES or pending.chars > MAX_EVENT_CHARS:
             return [self._give_up()]
-        return [Framed(Framing.PART, line_no)]
+        return _NOTHING_YET
 
     def _give_up(self) -> Framed:
         pending = self._pending

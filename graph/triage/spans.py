@@ -10,7 +10,7 @@ from graph.triage.models import LogLine
 from graph.triage.preflight import AgentSpan
 from tools.timestamps import parse_rfc3339_ns
 
-_LINE_HEAD = re.compile(rb"^(?:\[pod/([^/\]\s]+)/[^\]\s]+\] )?(\d{4}-\d\d-\d\d[T ]\S+)?", re.MULTILINE)
+_STAMP = re.compile(rb"\d{4}-\d\d-\d\d[T ]\S+")
 
 
 def _widen(spans: dict[str, AgentSpan], agent: str, timestamp_ns: int | None) -> None:
@@ -31,18 +31,43 @@ def spans_of_lines(lines: Iterable[LogLine], engine: TriageEngine) -> dict[str, 
     return spans
 
 
+def _head_of(line: bytes) -> tuple[bytes | None, bytes | None]:
+    """A `kubectl logs --prefix --timestamps` line's pod and timestamp, each None when absent."""
+    pod = None
+    rest = line
+    if line.startswith(b"[pod/"):
+        end = line.find(b"] ", 5)
+        if end > 0:
+            pod, rest = line[5:end].split(b"/", 1)[0], line[end + 2 :]
+    if rest[:4].isdigit() and (stamp := _STAMP.match(rest)):
+        return pod, stamp.group(0)
+    return pod, None
+
+
 def spans_of_text(data: bytes, engine: TriageEngine, spans: Mapping[str, AgentSpan]) -> dict[str, AgentSpan]:
-    """`spans` widened by the lines of `data` (plain or `kubectl logs --prefix --timestamps` text)."""
+    """`spans` widened by the lines of `data` (plain or `kubectl logs --prefix --timestamps` text).
+
+    A stream's lines come in time order, so only each stream's first and last stamps are parsed."""
     widened = dict(spans)
-    pods: dict[bytes, str] = {}
-    for head in _LINE_HEAD.finditer(data):
-        pod, stamp = head.groups()
-        if pod is not None:
-            agent = pods.get(pod) or pods.setdefault(
-                pod, engine.agents.from_pod(pod.decode(errors="replace"))
-            )
-        else:
-            agent = engine.default_agent
-        if agent and (stamp is not None or agent not in widened):
-            _widen(widened, agent, parse_rfc3339_ns(stamp.decode()) if stamp else None)
+    pods: dict[bytes | None, None] = {}  # every stream, in order of first appearance
+    first: dict[bytes | None, bytes] = {}
+    last: dict[bytes | None, bytes] = {}
+    for line in data.split(b"\n"):  # a loop over lines is faster than a multiline regex over the buffer
+        pod, stamp = _head_of(line)
+        pods.setdefault(pod)
+        if stamp is not None:
+            first.setdefault(pod, stamp)
+            last[pod] = stamp
+    for pod in pods:
+        agent = (
+            engine.agents.from_pod(pod.decode(errors="replace")) if pod is not None else engine.default_agent
+        )
+        if not agent:
+            continue
+        if pod not in first:
+            if agent not in widened:
+                _widen(widened, agent, None)
+            continue
+        for stamp in (first[pod], last[pod]):
+            _widen(widened, agent, parse_rfc3339_ns(stamp.decode()))
     return widened
