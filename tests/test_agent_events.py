@@ -164,6 +164,9 @@ def test_a_call_to_a_tool_the_agent_lacks_names_the_tool(matcher: Matcher) -> No
              "content": "<tool_use_error>Error: No such tool available: mcp__tools__brave_search</tool_use_error>"}]}}  # fmt: skip
     [finding], _ = _scan(json.dumps(event).encode(), matcher)
     assert (finding.code, finding.missing_tools) == ("A10", ("brave_search",))
+    # compact, as the CLI prints it: the record's head says transcript, the phrase says read it whole
+    [compact], _ = _scan(json.dumps(event, separators=(",", ":")).encode(), matcher)
+    assert compact.missing_tools == ("brave_search",)
     # the same words in a file the agent read are content, not a missing tool
     event["message"]["content"][0]["content"] = "docs say: Error: No such tool available: mcp__x__y"
     assert _scan(json.dumps(event).encode(), matcher)[0] == []
