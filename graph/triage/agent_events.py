@@ -62,7 +62,7 @@ class EventReading:
     failures: tuple[AgentFailure, ...] = ()
 
 
-_SESSION_KEYS = ("session_id", "sessionId", "sessionID", "thread_id", "parentUuid")
+SESSION_KEYS = ("session_id", "sessionId", "sessionID", "thread_id", "parentUuid")
 _LOG_KEYS = ("level", "lvl", "levelname", "msg")  # an application's JSON log line, not an agent event
 _CLAUDE_TRANSCRIPT = {"assistant", "user", "stream_event", "progress", "file-history-snapshot", "summary"}
 _CLAUDE_LIFECYCLE = {"system", "result", "rate_limit_event", "conversation_reset"}
@@ -95,7 +95,7 @@ def looks_like_agent_event(value: dict[str, Any]) -> bool:
     kind = value.get("type")
     if not isinstance(kind, str):
         return False
-    if any(key in value for key in _SESSION_KEYS):
+    if any(key in value for key in SESSION_KEYS):
         return True
     return kind in KNOWN_TYPES and not any(key in value for key in _LOG_KEYS)
 

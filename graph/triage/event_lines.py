@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from graph.triage.agent_events import looks_like_agent_event
+from graph.triage.agent_events import SESSION_KEYS, looks_like_agent_event
 
 # Wrappers before an event: the shipper's (CRI tag, kubectl --prefix/--timestamps) and a wrapper script's
 # `[timestamp] [LEVEL] `. Indentation is not peeled: it tells a pretty-printed event's closing brace apart.
@@ -255,9 +255,7 @@ _TYPE_NEAR_START = re.compile(r'"type"\s*:\s*"([\w./-]{1,40})"')
 def _could_be_agent_event(body: str) -> bool:
     """A line cut short is held for its rest only if its start reads like an agent event."""
     head = body[:4096]
-    if any(
-        key in head for key in ('"session_id"', '"sessionId"', '"sessionID"', '"thread_id"', '"parentUuid"')
-    ):
+    if any(f'"{key}"' in head for key in SESSION_KEYS):
         return True
     found = _TYPE_NEAR_START.search(head)
     return found is not None and looks_like_agent_event({"type": found.group(1)})
