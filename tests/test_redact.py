@@ -9,6 +9,8 @@ import string
 import pytest
 
 from tools.redact import REDACTION_KINDS, find_secrets, redact
+from tools.secret_places import PLACE_KINDS
+from tools.secret_shapes import SHAPE_KINDS
 
 ALNUM = string.ascii_letters + string.digits
 HEX = "0123456789abcdef"
@@ -122,7 +124,11 @@ def test_find_secrets_reports_kind_and_span(case: tuple[str, str, str, str]) -> 
 
 
 def test_cases_cover_every_kind_and_many_formats() -> None:
-    assert {case[0] for case in SECRET_CASES} == set(REDACTION_KINDS)
+    # The kinds found by their shape alone or by their place are measured over the corpus
+    # (tests/test_redact_corpus.py); every rule of tools/redact.py itself has a case here.
+    covered = {case[0] for case in SECRET_CASES}
+    assert covered >= set(REDACTION_KINDS) - set(SHAPE_KINDS) - set(PLACE_KINDS)
+    assert covered <= set(REDACTION_KINDS)
     assert len({(kind, secret[:4]) for kind, _, secret, _ in SECRET_CASES}) >= 20
     assert all(kind == kind.lower() and " " not in kind for kind in REDACTION_KINDS)
 

@@ -32,10 +32,19 @@ Kinds (``REDACTION_KINDS``):
     password           the value of ``password=``, ``DB_PASS:``, ``"passphrase": "..."``, ...
     generic-secret     the value of ``*_TOKEN=``, ``*_SECRET=``, ``*_API_KEY=``, ``"client_secret": ...``
 
+Beside these context rules, ``tools/secret_shapes.py`` finds about ninety credential formats bare by
+their own marker (SendGrid ``SG.``, Groq ``gsk_``, Vault ``hvs.``, Telegram ``<id>:AA...``, webhook
+URLs of Teams, Mattermost and Telegram ...), and ``tools/secret_places.py`` the values of secret-named
+environment variables, credential flags (``--password X``, ``-u user:pass``), cookies, ``.netrc`` and
+docker ``auths`` entries, and a private key's body line arriving alone. A hyperscan prefilter
+(``tools/prefilter.py``) runs only the shapes and places that can occur in a text. Recall per
+placement over ``../shared/corpus/secrets/`` is measured by ``bench/redaction.py`` and held by
+``tests/test_redact_corpus.py``.
+
 Values that are already placeholders (``[REDACTED:...]``, ``***``, ``<redacted>``, ``${VAR}``,
 ``$VAR``) are left alone, so ``redact(redact(x)) == redact(x)``. Not recognised, for want of a
-reliable shape: cookies, ``curl -u user:pass``, ``docker login -p ...``, Digest auth, and bare
-random strings with neither a known prefix nor a secret-sounding key in front of them.
+reliable shape: Digest auth, and bare random strings with neither a marker nor a secret-sounding key
+in front of them (32 hex characters are as likely a git SHA as a client secret).
 
 Example (the token is built in pieces so that this file holds nothing credential-shaped)::
 
@@ -46,6 +55,9 @@ Example (the token is built in pieces so that this file holds nothing credential
 import re
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
+
+from tools.secret_places import PLACE_KINDS, place_spans
+from tools.secret_shapes import SHAPE_KINDS, shape_spans
 
 __all__ = ["REDACTION_KINDS", "find_secrets", "redact"]
 
@@ -109,8 +121,8 @@ _TRIGGERS: tuple[tuple[str, str, str], ...] = (  # (anchor, trigger name, contex
     ("@", "url", ""),
     ("z", "auth", rf"(?<={_ci('authori')}z)"),
     ("Z", "auth", rf"(?<={_ci('authori')}Z)"),
-    ("b[Ee]", "bearer", _ci("arer") + r"[ \t]+\S"),
-    ("B[Ee]", "bearer", _ci("arer") + r"[ \t]+\S"),
+    ("b[Ee]", "bearer", _ci("arer") + r"(?:[ \t]+|%20|\+)\S"),
+    ("B[Ee]", "bearer", _ci("arer") + r"(?:[ \t]+|%20|\+)\S"),
 )
 # Group names must be unique, hence the index suffix; find_secrets() strips it again.
 _TRIGGER = re.compile(
@@ -159,6 +171,8 @@ def _mixed_case(m: re.Match[str]) -> bool:
 def _token_like(m: re.Match[str]) -> bool:
     """After a bare ``Bearer``: a token has a digit or several capitals; an English word has neither."""
     token = m.group("secret")
+    if _is_placeholder(token):
+        return False
     return any(c.isdigit() for c in token) or sum(c.isupper() for c in token) >= 3
 
 
@@ -196,14 +210,28 @@ def _accept_value(m: re.Match[str], key: str, quote: str, key_start: int) -> boo
     if not value or _is_placeholder(value):
         return False
     if quoted:
-        return True
-    if _looks_like_code(value, key, sep):
+        return not _closes_own_string(m, quote, key_start)
+    if _looks_like_code(value, key, sep) or _starts_expression(m, sep):
         return False
     if sep.strip() != ":":
         return True
     if quote:  # JSON has no space before the colon; `volume "x-token" : secret ...` is a k8s event
         return sep.startswith(":")
     return _bare_colon_key_ok(m.string, key, sep, key_start)
+
+
+def _closes_own_string(m: re.Match[str], quote: str, key_start: int) -> bool:
+    """``getpass("Password: ")``: the quote after the separator closes the string the key stands in."""
+    before = m.string[key_start - 1 : key_start] if key_start else ""
+    return not quote and before in ("'", '"') and m.group("vq") == before
+
+
+def _starts_expression(m: re.Match[str], sep: str) -> bool:
+    """``token = await fetch(x)``: after a spaced ``=`` a word followed by more words is code."""
+    if sep.strip() == sep:
+        return False
+    rest = m.string[m.end("bare") : m.end("bare") + 2]
+    return len(rest) == 2 and rest[0] == " " and (rest[1].isalpha() or rest[1] in "(_$")
 
 
 def _looks_like_code(value: str, key: str, sep: str) -> bool:
@@ -243,7 +271,7 @@ def _assignment_rule(kind: str, words: str, key: str, trigger: str) -> _Rule:
         rf"(?P<word>{_ci(words)})(?P<kq>\\?[\"']?)"
         r"(?P<sep>[ \t]*(?:=>|:?=)[ \t]*|[ \t]*:[ \t]*)"
         r"(?:(?P<vq>\\?[\"'])(?P<secret>(?:(?!(?P=vq))(?:\\.|[^\n]))*)(?:(?P=vq)|$)"
-        r"|(?P<bare>(?![=\s])[^\s\"'`]*[^\s\"'`,;.)\]}]))",
+        r"|(?P<bare>(?![=\s])[^\s\"'`&]*[^\s\"'`,;.)\]}&]))",
         re.MULTILINE,
     )
     key_pattern = re.compile(rf"[\w.-]*?(?:{key})", re.IGNORECASE)
@@ -264,6 +292,11 @@ _SECRET_KEY = (
 _ASSIGN = r"\\?[\"']?[ \t]*[:=][ \t]*\\?[\"']?"  # `: `, `=`, `": "`, `\": \"` and the like
 _AUTH_PREFIX = _ci("authorization") + _ASSIGN
 _TOKEN = r"[A-Za-z0-9._~+/-]"  # RFC 6750 token68
+_HEADER_VALUE = (
+    r"[^\s\"'`,;<>\\]+"  # a header's value runs to a blank or a quote: `%`, `|`, `:`, `=` are in tokens
+)
+_LOOSE_TOKEN = r"[A-Za-z0-9._~+/%|:=-]"
+_BEARER_GAP = r"(?:[ \t]+|%20|\+)"
 _OTHER_SCHEMES = "token|bot|api-?key|key|ssws|oauth|dpop|negotiate|ntlm"
 
 
@@ -328,7 +361,7 @@ _RULES: tuple[_Rule, ...] = (
         _not_placeholder,
     ),
     _Rule("basic-auth", _header(_ci("basic") + "[ \t]+", r"[A-Za-z0-9+/]{8,}=*"), "auth"),
-    _Rule("bearer-token", _header(_ci("bearer") + "[ \t]+", rf"{_TOKEN}+=*"), "auth"),
+    _Rule("bearer-token", _header(_ci("bearer") + _BEARER_GAP, _HEADER_VALUE), "auth", _not_placeholder),
     _Rule(
         "auth-header",
         _header(rf"(?:(?P<scheme>{_ci(_OTHER_SCHEMES)})[ \t]+)?", rf"{_TOKEN}{{8,}}=*"),
@@ -337,7 +370,7 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "bearer-token",
-        re.compile(_ci("bearer") + rf"[ \t]+(?P<secret>{_TOKEN}{{16,}}=*)"),
+        re.compile(_ci("bearer") + rf"{_BEARER_GAP}(?P<secret>{_LOOSE_TOKEN}{{16,}})"),
         "bearer",
         _token_like,
     ),
@@ -345,7 +378,9 @@ _RULES: tuple[_Rule, ...] = (
     _assignment_rule("generic-secret", r"secret|token|credentials?|key", _SECRET_KEY, "secret"),
 )
 
-REDACTION_KINDS: tuple[str, ...] = tuple(dict.fromkeys(rule.kind for rule in _RULES))
+REDACTION_KINDS: tuple[str, ...] = tuple(
+    dict.fromkeys([*(rule.kind for rule in _RULES), *SHAPE_KINDS, *PLACE_KINDS])
+)
 
 
 def _secret_span(m: re.Match[str]) -> tuple[int, int]:
@@ -357,9 +392,17 @@ def _secret_span(m: re.Match[str]) -> tuple[int, int]:
 
 
 def _rule_spans(rule: _Rule, text: str) -> Iterator[tuple[int, int]]:
-    for m in rule.pattern.finditer(text):
+    """Spans the rule accepts. A refused match resumes the search after its key word, not after its
+    value, so that ``key=abc&token=S3cret`` still finds the token the refused ``key=`` ran over."""
+    resume_after_word = "word" in rule.pattern.groupindex
+    position = 0
+    while (m := rule.pattern.search(text, position)) is not None:
         if rule.accept is None or rule.accept(m):
             yield _secret_span(m)
+            position = m.end()
+        else:
+            position = m.end("word") if resume_after_word else m.end()
+        position = max(position, m.start() + 1)
 
 
 def _merge(found: list[tuple[int, int, int, str]]) -> list[tuple[str, int, int]]:
@@ -378,14 +421,14 @@ def _merge(found: list[tuple[int, int, int, str]]) -> list[tuple[str, int, int]]
 def find_secrets(text: str) -> list[tuple[str, int, int]]:
     """Return ``(kind, start, end)`` for every secret in ``text``, in order, never overlapping."""
     triggered = {(m.lastgroup or "").partition("__")[0] for m in _TRIGGER.finditer(text)}
-    if not triggered:
-        return []
     found = [
         (start, priority, end, rule.kind)
         for priority, rule in enumerate(_RULES)
         if rule.trigger in triggered
         for start, end in _rule_spans(rule, text)
     ]
+    found += [(start, len(_RULES), end, kind) for kind, start, end in shape_spans(text)]
+    found += [(start, len(_RULES) + 1, end, kind) for kind, start, end in place_spans(text)]
     return _merge(found)
 
 
