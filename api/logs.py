@@ -26,10 +26,24 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = redact(value) if isinstance(value, str) else value
+                entry[key] = scrub(value)
         if record.exc_info:
             entry["error"] = redact(self.formatException(record.exc_info))
-        return json.dumps(entry, default=str)
+        return json.dumps(entry)
+
+
+def scrub(value: object) -> object:
+    """A log extra as JSON with every text in it redacted: nested dicts and lists, bytes, exceptions and
+    any other object (by its `str`) included; numbers, booleans and null pass as they are."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {redact(str(key)): scrub(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [scrub(item) for item in value]
+    if isinstance(value, bytes | bytearray):
+        return redact(bytes(value).decode("utf-8", "replace"))
+    return redact(str(value))
 
 
 def configure(level: str = "INFO") -> None:

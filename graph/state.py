@@ -11,7 +11,9 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tools.redact import redact
 
 Json = dict[str, Any]
 
@@ -136,6 +138,15 @@ class Analysis(BaseModel):
     files_involved: list[str] = Field(
         default_factory=list, description="repository-relative paths likely involved"
     )
+
+    @field_validator(
+        "facts", "evidence", "summary", "root_cause", "hypotheses", "suggested_fix", "files_involved"
+    )
+    @classmethod
+    def _redacted(cls, value: str | list[str]) -> str | list[str]:
+        """The model echoes what it read: every text of the analysis is redacted before it goes anywhere
+        (issue, comments, remediation prompt, page, logs)."""
+        return redact(value) if isinstance(value, str) else [redact(item) for item in value]
 
 
 class FileChange(BaseModel):
