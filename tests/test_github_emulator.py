@@ -392,3 +392,10 @@ def test_unknown_routes_and_missing_things_answer_githubs_errors(emulator: Recor
     assert answer.value.code == 422
     assert emulator.writes() == []
     assert_bodies_match_openapi(emulator)
+
+
+def test_a_commit_message_carries_no_secret(emulator: Recorder, github: GitHubTools) -> None:
+    token = "gh" + "p_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    sha = github.commit_files("healer/leak", "main", {"README.md": "x\n"}, f"healer: rotate {token}")
+    message = emulator._commits[sha]["message"]
+    assert token not in message and message == "healer: rotate [REDACTED:github-token]"

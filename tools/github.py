@@ -283,7 +283,7 @@ class GitHubTools:
         tree = self._call("write tree", self.repo.create_git_tree, elements, head.commit.tree)
         # the branch answer's commit has no `sha` field of its own: name the parent by the head's SHA
         parent = self._github.create_from_raw_data(GitCommit, {"sha": head.sha})
-        commit = self._call("write commit", self.repo.create_git_commit, message, tree, [parent])
+        commit = self._call("write commit", self.repo.create_git_commit, redact(message), tree, [parent])
         self._call(f"create branch {branch}", self.repo.create_git_ref, f"refs/heads/{branch}", commit.sha)
         return commit.sha
 
