@@ -98,6 +98,12 @@ class HealerSettings(BaseSettings):
     allow_workflow_changes: bool = Field(
         default=False, validation_alias=_env("HEALER_ALLOW_WORKFLOW_CHANGES")
     )
+    max_file_bytes: int = Field(default=64 * 1024, ge=1024, validation_alias=_env("HEALER_MAX_FILE_BYTES"))
+    max_change_bytes: int = Field(
+        default=256 * 1024, ge=1024, validation_alias=_env("HEALER_MAX_CHANGE_BYTES")
+    )
+    max_path_chars: int = Field(default=256, ge=16, le=4096, validation_alias=_env("HEALER_MAX_PATH_CHARS"))
+    max_path_depth: int = Field(default=16, ge=1, le=64, validation_alias=_env("HEALER_MAX_PATH_DEPTH"))
 
     def remediation(self) -> RemediationDefaults:
         """cto-config.json's remediation block, with the environment's overrides applied."""

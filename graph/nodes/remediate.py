@@ -1,14 +1,18 @@
 """remediate (LLM #2): a fix on a branch of its own and a draft pull request `Fixes #N` (DESIGN §3, §6).
 
 The model first may read repository files at the base (a tool call), then proposes whole new files. What
-it proposes is checked against the scope in code (graph/scope.py) before anything is written. Every write
+it proposes is checked against the scope in code (graph/scope.py) before anything is written. The files
+offered to it are those the analysis names; never one that only a log line names (a log line is the
+agent's output, anyone's to write), and each passes the same scope check before it is read. Every write
 is idempotent: the branch `healer/<fingerprint>-<n>` is reused if it exists, its pull request found before
-one is opened, and the attempt's comment carries a key.
+one is opened, and the attempt's comment carries a key. What goes to GitHub is redacted here, before it is
+cut to length, so that no cut hides a secret from the redactor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from langchain_core.tools import StructuredTool
@@ -21,6 +25,7 @@ from graph.prompts import render, template
 from graph.state import Analysis, Attempt, IncidentState, ProposedChange, event
 from tools.github import GitHubError, GitHubNotFound, GitHubTools
 from tools.llm_tools import FileAtRef, bounded
+from tools.redact import redact
 
 CALLS_PER_ATTEMPT = 3  # the file-reading round, the change, one correction
 FILE_CHARS = 12_000  # one file as the model sees it
@@ -28,10 +33,10 @@ RETRY_AFTER_NS = 60 * 1_000_000_000
 
 
 def branch_of(fingerprint: str, n: int, generation: int = 1) -> str:
-    """`healer/<fingerprint>-<attempt>`; `-g<generation>` when the fingerprint came back after it was resolved."""
-    return (
-        f"healer/{fingerprint[:8]}-{n}" if generation == 1 else f"healer/{fingerprint[:8]}-g{generation}-{n}"
-    )
+    """`healer/<fingerprint>-<attempt>`; `-g<generation>` when the fingerprint came back after it was resolved.
+    Only hex digits and counters: no text of a log or a model can reach a ref name."""
+    short = re.sub(r"[^0-9a-f]", "", fingerprint.lower())[:8]
+    return f"healer/{short}-{n}" if generation == 1 else f"healer/{short}-g{generation}-{n}"
 
 
 async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> dict[str, Any]:
@@ -48,8 +53,8 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
     usage = Usage()
     try:
         base = await asyncio.to_thread(lambda: github.repo.default_branch)
-        named = scope.paths_named(state["finding"]["text"], analysis.root_cause, analysis.suggested_fix)
-        originals, missing = await _read(github, base, [*analysis.files_involved, *named], context)
+        named = _named(analysis)
+        originals, missing = await _read(github, base, named, context)
         reader = _reader(github, base, originals, context)
         tools_prompt = render(
             "remediation.tools",
@@ -65,8 +70,10 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
             llm, conversation(template("remediation.system").template, tools_prompt), [reader], usage
         )
         if not originals and not missing:
-            tried = ", ".join([*analysis.files_involved, *named]) or "none"
-            why = f"no file of {github.repository} to change: the analysis and the log name {tried}; none exists at {base}"
+            tried = ", ".join(scope.shown(path) for path in named) or "none"
+            why = (
+                f"no file of {github.repository} to change: the analysis names {tried}; none exists at {base}"
+            )
             return {"escalation_reason": why, "timeline": [event(now, "no fix to try", why)]} | counted(
                 state, usage
             )
@@ -91,13 +98,13 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
     attempt = Attempt(
         n=n,
         branch=branch_of(state["fingerprint"], n, state.get("generation", 1)),
-        summary=change.summary,
-        files=[scope.normal_path(f.path) or f.path for f in change.files],
+        summary=redact(change.summary),
+        files=[scope.shown(scope.normal_path(f.path) or f.path) for f in change.files],
         started_ns=now,
     )
-    # a file the log or the analysis names that does not exist yet (a missing template) may be created
+    # a file the analysis names that does not exist yet (a missing template) may be created
     if rejected := scope.problems(change, originals | dict.fromkeys(missing, ""), context.settings):
-        attempt = attempt.model_copy(update={"ci": "rejected", "ci_detail": "; ".join(rejected)})
+        attempt = attempt.model_copy(update={"ci": "rejected", "ci_detail": redact("; ".join(rejected))})
         await _comment(github, number, issue.attempt_comment(attempt, number), f"attempt-{n}")
         return _recorded(state, attempts, attempt, usage, now)
     try:
@@ -110,29 +117,44 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
     return _recorded(state, attempts, attempt, usage, now) | {"stage": "verifying", "ci_wait_started_ns": now}
 
 
+def _named(analysis: Analysis) -> list[str]:
+    """The paths the analysis names, in its list and in its prose. The model may have quoted a log line in
+    either, so these are candidates only: `_read` offers just those the scope allows."""
+    named = [*analysis.files_involved, *scope.paths_named(analysis.root_cause, analysis.suggested_fix)]
+    return list(dict.fromkeys(named))
+
+
 async def _read(
     github: GitHubTools, base: str, paths: list[str], context: HealerContext
 ) -> tuple[dict[str, str], list[str]]:
-    """The named files that exist at the base, with their text; and the named ones that do not."""
+    """The named files in scope that exist at the base, with their text; and those in scope that do not."""
+    in_scope = [
+        normal
+        for path in paths
+        if (normal := _in_scope(path.strip().removeprefix(f"{github.repository}/"), context))
+    ]
     originals: dict[str, str] = {}
     missing: list[str] = []
-    for path in paths[: context.settings.max_changed_files + 2]:
-        normal = scope.normal_path(path.strip().removeprefix(f"{github.repository}/"))
-        if normal and scope.readable(normal, context.settings):
-            try:
-                originals[normal] = await asyncio.to_thread(github.read_file, normal, base)
-            except GitHubNotFound:
-                missing.append(normal)
+    for normal in list(dict.fromkeys(in_scope))[: context.settings.max_changed_files + 2]:
+        try:
+            originals[normal] = await asyncio.to_thread(github.read_file, normal, base)
+        except GitHubNotFound:
+            missing.append(normal)
     return originals, missing
+
+
+def _in_scope(path: str, context: HealerContext) -> str | None:
+    """`path` in its normal spelling if the scope lets Healer read and write it, else None."""
+    return scope.normal_path(path) if scope.readable(path, context.settings) else None
 
 
 def _reader(
     github: GitHubTools, base: str, originals: dict[str, str], context: HealerContext
 ) -> StructuredTool:
     def read_file(path: str, ref: str = base) -> str:
-        normal = scope.normal_path(path)
-        if normal is None or not scope.readable(normal, context.settings):
-            return f"{path}: outside what Healer may change"
+        normal = _in_scope(path, context)
+        if normal is None:
+            return f"{scope.shown(path)}: outside what Healer may change"
         if normal not in originals:
             try:
                 originals[normal] = github.read_file(
@@ -153,7 +175,8 @@ def _reader(
 def _messages(
     state: IncidentState, analysis: Analysis, base: str, originals: dict[str, str], missing: list[str]
 ) -> list[Any]:
-    shown = [f"### `{path}`\n```\n{text[:FILE_CHARS]}\n```" for path, text in originals.items()]
+    # redacted as the read_file tool's answers are: a secret in the repository is not the model's to see
+    shown = [f"### `{path}`\n```\n{redact(text[:FILE_CHARS])}\n```" for path, text in originals.items()]
     shown += [
         f"### `{path}`\n(does not exist at `{base}`: create it if the fix needs it)" for path in missing
     ]
@@ -190,15 +213,19 @@ async def _publish(
     number: int,
     state: IncidentState,
 ) -> Attempt:
+    # scope.problems passed: every path is in scope, and no content holds a secret the base did not
     contents = {scope.normal_path(f.path) or f.path: f.content for f in change.files}
-    message = f"healer: {change.summary[:60]}\n\nRemediation attempt #{attempt.n} for #{number}."
+    summary = attempt.summary  # redacted before it is cut: a cut token no longer looks like one
+    message = redact(f"healer: {summary[:60]}\n\nRemediation attempt #{attempt.n} for #{number}.")
     commit = await asyncio.to_thread(github.branch_head, attempt.branch) or await asyncio.to_thread(
         github.commit_files, attempt.branch, base, contents, message
     )
     pull = await asyncio.to_thread(github.find_pull, attempt.branch)
     if pull is None:
-        title = f"[HEAL-{state['finding']['code']}] {change.summary[:80]}"
-        body = f"Fixes #{number}\n\n{change.summary}\n\nRemediation attempt #{attempt.n} by Healer. Review before merging."
+        title = redact(f"[HEAL-{state['finding']['code']}] {summary[:80]}")
+        body = redact(
+            f"Fixes #{number}\n\n{summary}\n\nRemediation attempt #{attempt.n} by Healer. Review before merging."
+        )
         pull = await asyncio.to_thread(github.open_draft_pull, attempt.branch, base, title, body)
     done = attempt.model_copy(
         update={"commit": pull.head_sha or commit, "pull_number": pull.number, "pull_url": pull.url}
@@ -208,7 +235,7 @@ async def _publish(
 
 
 async def _comment(github: GitHubTools, number: int, text: str, key: str) -> None:
-    await asyncio.to_thread(lambda: github.comment(number, text, key=key))
+    await asyncio.to_thread(lambda: github.comment(number, redact(text), key=key))
 
 
 def _recorded(
