@@ -2,7 +2,9 @@
 look at what Healer saw. The five endpoints of the original are byte-compatible; Healer adds ending a
 session, a human's decision on an escalated incident, `/metrics`, and pages for people (`/`).
 
-`create_app()` builds the app from the settings; `healer serve` runs it with uvicorn.
+`create_app()` builds the app from the settings; `healer serve` runs it with uvicorn. With
+`HEALER_API_TOKEN` set, the session API and the pages want it (api/auth.py); the limits on what a session
+start may hold and on how many sessions are kept are in api/limits.py.
 """
 
 from __future__ import annotations
@@ -10,35 +12,39 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import metrics, page
-from api.http import (
-    ApiError,
-    BodyLimit,
-    check_fingerprint,
-    check_play_id,
-    error_response,
-    errors,
-    require_token,
+from api.auth import (
+    LOGIN_PATH,
+    Access,
+    PageRoute,
+    TokenRoute,
+    access_of,
+    bearer_scheme,
+    local_path,
+    logged_in,
 )
-from api.models import SERVICE, Session, rfc3339
+from api.http import ApiError, BodyLimit, check_fingerprint, check_play_id, error_response, errors
+from api.limits import SessionLimits
+from api.models import SERVICE, BoundedSessionStart, Session, rfc3339
 from api.scheduler import ContextFactory, Scheduler
 from api.store import SessionStore, open_store
 from graph.checkpoint import open_checkpointer
 from graph.config import HealerSettings
 from graph.nodes.await_human import Decision
 from graph.services import live_context
-from graph.session import SessionStart
 
 VERSION = "0.1.0"
 log = logging.getLogger("healer.api")
+NOT_UNICODE = "must be valid Unicode text (a lone surrogate such as \\ud800 is not)"
 
 
 class EndRequest(BaseModel):
@@ -53,8 +59,10 @@ def create_app(
     interval_s: float = 5.0,
     idle_timeout_s: float = 3600.0,
     max_body_bytes: int = 1 << 20,
+    limits: SessionLimits | None = None,
 ) -> FastAPI:
     settings = settings or HealerSettings()
+    limits = limits or SessionLimits()
     token = settings.api_token.get_secret_value() if settings.api_token else None
 
     @contextlib.asynccontextmanager
@@ -82,14 +90,25 @@ def create_app(
                 await scheduler.shutdown()
 
     app = FastAPI(title="Healer", version=VERSION, lifespan=lifespan, description=__doc__)
+    app.state.access = Access(token)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    _answer_errors_in_json(app)
+    _open_endpoints(app)
+    app.include_router(_session_api(limits, token_documented=token is not None))
+    app.include_router(_pages())
+    _login(app)
+    return app
 
-    def store_of(request: Request) -> SessionStore:
-        return request.app.state.store
 
-    def scheduler_of(request: Request) -> Scheduler:
-        return request.app.state.scheduler
+def store_of(request: Request) -> SessionStore:
+    return request.app.state.store
 
+
+def scheduler_of(request: Request) -> Scheduler:
+    return request.app.state.scheduler
+
+
+def _answer_errors_in_json(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JSONResponse:
         return error_response(error.status_code, str(error.detail), **error.fields)
@@ -109,72 +128,73 @@ def create_app(
             return error_response(422, "the body must be a JSON object with at least play_id")
         return error_response(422, _first_problem(problems))
 
+
+def _open_endpoints(app: FastAPI) -> None:
+    """What anyone may read, token or not: no session data."""
+
     @app.get("/health", tags=["session API"])
     async def health() -> dict[str, str]:
         return {"status": "healthy", "version": VERSION, "service": SERVICE}
 
-    async def writer(request: Request) -> None:
-        require_token(request, token)
+    @app.get("/metrics", tags=["Healer"], response_class=Response)
+    async def prometheus(request: Request) -> Response:
+        body = await metrics.render(store_of(request), scheduler_of(request))
+        return Response(body, media_type=metrics.CONTENT_TYPE)
 
-    @app.post(
-        "/api/v1/session/start",
-        tags=["session API"],
-        dependencies=[Depends(writer)],
-        responses=errors(400, 401, 409, 413, 422),
+
+def _session_api(limits: SessionLimits, *, token_documented: bool) -> APIRouter:
+    """The session API: behind the bearer token when one is set (TokenRoute checks it before the body)."""
+    router = APIRouter(
+        route_class=TokenRoute,
+        dependencies=[Security(bearer_scheme)] if token_documented else [],
+        responses=errors(401) if token_documented else None,
     )
-    async def start(request: Request, payload: SessionStart) -> JSONResponse:
+
+    @router.post("/api/v1/session/start", tags=["session API"], responses=errors(400, 409, 413, 422, 429))
+    async def start(request: Request, payload: BoundedSessionStart) -> JSONResponse:
         check_play_id(payload.play_id)
+        store = store_of(request)
+        await _check_room_for(store, payload.play_id, limits)
         now = rfc3339()
         session = Session.model_validate(
             payload.model_dump(by_alias=False) | {"started_at": now, "last_updated": now}
         )
-        if not await store_of(request).start(session):
-            raise ApiError(409, "Session already exists and is active", session_id=payload.play_id)
+        if not await store.start(session):
+            raise _already_active(payload.play_id)
+        await store.prune(limits.max_sessions)
         scheduler_of(request).schedule(session)
         agents = len(payload.cto_config.agents)
         message = f"Session started with {len(payload.tasks)} tasks and {agents} agent configurations"
         return JSONResponse({"status": "ok", "session_id": payload.play_id, "message": message})
 
-    @app.get("/api/v1/session/{play_id}", tags=["session API"], responses=errors(404, 422))
+    @router.get("/api/v1/session/{play_id}", tags=["session API"], responses=errors(404, 422))
     async def get_session(request: Request, play_id: str) -> JSONResponse:
-        session = await store_of(request).get(check_play_id(play_id))
-        if session is None:
-            raise ApiError(404, f"Session not found: {play_id}", session=None)
+        session = await _session_of(request, play_id)
         return JSONResponse({"status": "ok", "session": session.public(), "message": None})
 
-    @app.get("/api/v1/sessions", tags=["session API"])
+    @router.get("/api/v1/sessions", tags=["session API"])
     async def list_sessions(request: Request) -> dict[str, Any]:
         return _listing(await store_of(request).list())
 
-    @app.get("/api/v1/sessions/active", tags=["session API"])
+    @router.get("/api/v1/sessions/active", tags=["session API"])
     async def list_active(request: Request) -> dict[str, Any]:
         return _listing(await store_of(request).list("active"))
 
-    @app.post(
-        "/api/v1/session/{play_id}/end",
-        tags=["Healer"],
-        dependencies=[Depends(writer)],
-        responses=errors(401, 404, 409, 413, 422),
-    )
+    @router.post("/api/v1/session/{play_id}/end", tags=["Healer"], responses=errors(404, 409, 413, 422))
     async def end(request: Request, play_id: str, body: EndRequest) -> JSONResponse:
-        session = await store_of(request).get(check_play_id(play_id))
-        if session is None:
-            raise ApiError(404, f"Session not found: {play_id}", session=None)
+        session = await _session_of(request, play_id)
         if session.status != "active":
             raise ApiError(409, f"Session {play_id} has already ended ({session.status})")
         ended = await scheduler_of(request).end(play_id, body.status, body.reason)
         return JSONResponse({"status": "ok", "session": ended.public() if ended else None, "message": None})
 
-    @app.post(
+    @router.post(
         "/api/v1/session/{play_id}/incidents/{fingerprint}/decision",
         tags=["Healer"],
-        dependencies=[Depends(writer)],
-        responses=errors(401, 404, 409, 413, 422),
+        responses=errors(404, 409, 413, 422),
     )
     async def decide(request: Request, play_id: str, fingerprint: str, decision: Decision) -> JSONResponse:
-        session = await store_of(request).get(check_play_id(play_id))
-        if session is None:
-            raise ApiError(404, f"Session not found: {play_id}", session=None)
+        session = await _session_of(request, play_id)
         check_fingerprint(fingerprint)
         try:
             view = await scheduler_of(request).decide(session, fingerprint, decision.model_dump())
@@ -184,29 +204,80 @@ def create_app(
             {"status": "ok", "incident": {"fingerprint": fingerprint, "status": view.values.get("status")}}
         )
 
-    @app.get("/metrics", tags=["Healer"], response_class=Response)
-    async def prometheus(request: Request) -> Response:
-        body = await metrics.render(store_of(request), scheduler_of(request))
-        return Response(body, media_type=metrics.CONTENT_TYPE)
+    return router
 
-    @app.get("/", response_class=HTMLResponse, tags=["pages"])
+
+def _pages() -> APIRouter:
+    """The pages for people: behind the token or the login cookie when a token is set (PageRoute)."""
+    router = APIRouter(route_class=PageRoute, tags=["pages"])
+
+    @router.get("/", response_class=HTMLResponse)
     async def overview(request: Request) -> HTMLResponse:
         return HTMLResponse(page.overview(await store_of(request).list()))
 
-    @app.get("/sessions/{play_id}", response_class=HTMLResponse, tags=["pages"], responses=errors(404, 422))
+    @router.get("/sessions/{play_id}", response_class=HTMLResponse, responses=errors(404, 422))
     async def session_page(request: Request, play_id: str) -> HTMLResponse:
         session = await store_of(request).get(check_play_id(play_id))
         if session is None:
             raise ApiError(404, f"Session not found: {play_id}")
         return HTMLResponse(page.session(session))
 
-    return app
+    return router
+
+
+def _login(app: FastAPI) -> None:
+    """The form that gives a browser the page cookie (api/auth.py); not in the OpenAPI description."""
+
+    @app.get(LOGIN_PATH, response_class=HTMLResponse, include_in_schema=False)
+    async def login_form(
+        request: Request, then: Annotated[str, Query(alias="next", max_length=2000)] = "/"
+    ) -> Response:
+        if not access_of(request).required:
+            return RedirectResponse(local_path(then), status_code=303)
+        return HTMLResponse(page.login(local_path(then)))
+
+    @app.post(LOGIN_PATH, include_in_schema=False)
+    async def log_in(request: Request) -> Response:
+        # the form is application/x-www-form-urlencoded; Starlette's form parser needs python-multipart
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        then = local_path(form.get("next", "/"))
+        access = access_of(request)
+        if not access.required:
+            return RedirectResponse(then, status_code=303)
+        if not access.is_token(form.get("token", "")):
+            return HTMLResponse(page.login(then, refused=True), status_code=401)
+        return logged_in(request, then)
+
+
+async def _session_of(request: Request, play_id: str) -> Session:
+    session = await store_of(request).get(check_play_id(play_id))
+    if session is None:
+        raise ApiError(404, f"Session not found: {play_id}", session=None)
+    return session
+
+
+async def _check_room_for(store: SessionStore, play_id: str, limits: SessionLimits) -> None:
+    """A duplicate start is a 409 as before, even when the active sessions are at their limit."""
+    existing = await store.get(play_id)
+    if existing is not None and existing.status == "active":
+        raise _already_active(play_id)
+    if await store.count("active") >= limits.max_active_sessions:
+        raise ApiError(
+            429,
+            f"at most {limits.max_active_sessions} sessions may be active at once "
+            "(HEALER_MAX_ACTIVE_SESSIONS): end one first",
+        )
+
+
+def _already_active(play_id: str) -> ApiError:
+    return ApiError(409, "Session already exists and is active", session_id=play_id)
 
 
 def _first_problem(errors: Any) -> str:
     first = next(iter(errors))
     where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
-    return f"{where}: {first.get('msg', 'invalid')}"
+    message = NOT_UNICODE if first.get("type") == "string_unicode" else first.get("msg", "invalid")
+    return f"{where}: {message}"
 
 
 def _listing(sessions: list[Session]) -> dict[str, Any]:

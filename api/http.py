@@ -1,13 +1,12 @@
-"""HTTP hardening for the session API (DESIGN §9): bodies bounded, ids checked, write endpoints behind a
-bearer token when `HEALER_API_TOKEN` is set, and every error a JSON body with a message."""
+"""HTTP hardening for the session API (DESIGN §9): bodies bounded, ids checked, and every error a JSON body
+with a message. Who may call what is api/auth.py; how long a field may be, api/limits.py."""
 
 from __future__ import annotations
 
-import hmac
 import re
 from typing import Any, Literal
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,7 +28,8 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "no such session",
         409: "a conflict with the session's state",
         413: "the body is too large",
-        422: "a malformed request; the message names the field",
+        422: "a malformed request; the message names the field (and the limit it is over)",
+        429: "too many active sessions (HEALER_MAX_ACTIVE_SESSIONS): end one first",
     }
     return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}
 
@@ -43,7 +43,9 @@ class ApiError(HTTPException):
 
 
 def error_response(status_code: int, message: str, **fields: Any) -> JSONResponse:
-    return JSONResponse({"status": "error", **fields, "message": message}, status_code=status_code)
+    # A message may quote what the client sent; a lone surrogate in it could not be encoded as UTF-8.
+    readable = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return JSONResponse({"status": "error", **fields, "message": readable}, status_code=status_code)
 
 
 def check_play_id(play_id: str) -> str:
@@ -60,16 +62,6 @@ def check_fingerprint(fingerprint: str) -> str:
     return fingerprint
 
 
-def require_token(request: Request, token: str | None) -> None:
-    """Write endpoints: `Authorization: Bearer <HEALER_API_TOKEN>`, compared in constant time."""
-    if token is None:
-        return
-    given = request.headers.get("authorization", "")
-    scheme, _, value = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
-        raise ApiError(401, "a bearer token is required (Authorization: Bearer <HEALER_API_TOKEN>)")
-
-
 class BodyLimit:
     """Refuses a request body over `limit` bytes with 413, whether it says its length or streams it."""
 
@@ -80,8 +72,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+        if self._declared_too_large(dict(scope.get("headers", [])).get(b"content-length")):
             await self._refuse(scope, receive, send)
             return
         seen = 0
@@ -92,7 +83,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge
+                    raise _TooLarge(self.limit)
             return message
 
         try:
@@ -100,10 +91,25 @@ class BodyLimit:
         except _TooLarge:
             await self._refuse(scope, receive, send)
 
+    def _declared_too_large(self, declared: bytes | None) -> bool:
+        if declared is None:
+            return False
+        # a length of more than 18 digits is over any limit (and `int` refuses texts of thousands)
+        return not declared.isdigit() or len(declared) > 18 or int(declared) > self.limit
+
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, f"request body over {self.limit} bytes")
+        response = error_response(413, _too_large(self.limit))
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+def _too_large(limit: int) -> str:
+    return f"request body over {limit} bytes"
+
+
+class _TooLarge(ApiError):
+    """Raised by the body's `receive` once a streamed (chunked) body passes the limit. An HTTPException, so
+    FastAPI's body reading lets it through to the API's error handler (any other error reading the body
+    becomes its 400 "There was an error parsing the body")."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, _too_large(limit))

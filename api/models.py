@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from api import limits
 from api.issue_types import ISSUE_TYPES, IssueType, issue_type_of
-from graph.session import SessionStart
+from api.limits import Name, Title
+from graph.session import AgentConfig, AgentTools, CtoConfig, LocalServer, SessionStart, Task, _null_means
 from tools.timestamps import parse_rfc3339_ns
 
 SessionStatus = Literal["active", "completed", "failed", "cancelled"]
@@ -131,3 +133,62 @@ class Session(SessionStart):
         `localServers`); what Healer keeps besides stays out."""
         body = self.model_dump(mode="json", by_alias=True, include=set(PUBLIC_FIELDS))
         return {name: body[name] for name in PUBLIC_FIELDS}
+
+
+# --- the session start as the API accepts it: graph/session.py's models, bounded (api/limits.py) --------
+
+ToolNames = Annotated[list[Name], Field(max_length=limits.TOOLS)]
+
+
+class BoundedLocalServer(LocalServer):
+    tools: Annotated[ToolNames, _null_means(list, ToolNames)] = Field(default_factory=list)
+
+
+LocalServers = Annotated[dict[Name, BoundedLocalServer], Field(max_length=limits.LOCAL_SERVERS)]
+
+
+class BoundedAgentTools(AgentTools):
+    remote: Annotated[ToolNames, _null_means(list, ToolNames)] = Field(default_factory=list)
+    local_servers: Annotated[LocalServers, _null_means(dict, LocalServers)] = Field(
+        default_factory=dict,
+        validation_alias=AliasChoices("localServers", "local_servers"),
+        serialization_alias="localServers",
+    )
+
+
+class BoundedAgentConfig(AgentConfig):
+    github_app: Name | None = Field(
+        default=None,
+        validation_alias=AliasChoices("githubApp", "github_app"),
+        serialization_alias="githubApp",
+    )
+    cli: Name | None = None
+    model: Name | None = None
+    tools: Annotated[BoundedAgentTools, _null_means(dict, BoundedAgentTools)] = Field(
+        default_factory=BoundedAgentTools
+    )
+
+
+class BoundedCtoConfig(CtoConfig):
+    agents: Annotated[dict[Name, BoundedAgentConfig], Field(max_length=limits.AGENTS)] = Field(
+        default_factory=dict
+    )
+
+
+class BoundedTask(Task):
+    id: Name
+    title: Title = ""
+    agent_hint: Name | None = None
+    dependencies: Annotated[list[Name], Field(max_length=limits.DEPENDENCIES)] = Field(default_factory=list)
+    priority: int = Field(default=0, ge=-limits.PRIORITY, le=limits.PRIORITY)
+
+
+class BoundedSessionStart(SessionStart):
+    """The body of `POST /api/v1/session/start`: `SessionStart` with every text, list and map bounded."""
+
+    play_id: str = Field(max_length=limits.PLAY_ID_CHARACTERS)  # its characters: api/http.py
+    repository: Name | None = None
+    service: Name | None = None
+    namespace: Name | None = None
+    cto_config: BoundedCtoConfig = Field(default_factory=BoundedCtoConfig)
+    tasks: Annotated[list[BoundedTask], Field(max_length=limits.TASKS)] = Field(default_factory=list)

@@ -5,7 +5,8 @@ goes through `html.escape` (URLs become links only when they are http(s)).
 
 `overview(sessions)` is `GET /`: active sessions first, then the ones that ended, newest first.
 `session(session)` is `GET /sessions/<id>`: the session's agents, tasks and a timeline of its findings (each
-with Healer's code and the original's `issue_type`).
+with Healer's code and the original's `issue_type`). `login(then, refused)` is `GET /login`, the form that
+asks for `HEALER_API_TOKEN` when one is set (api/auth.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ a{color:#0969da}.sev,.zero{white-space:nowrap}.muted,.zero{color:#8c959f}.empty{
 .sev.critical{background:#a40e26;color:#fff}.sev.high{background:#ffebe9;color:#a40e26}
 .sev.medium{background:#fff8c5;color:#7d4e00}.sev.low{background:#ddf4ff;color:#0550ae}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}
+form{display:flex;gap:.5rem;align-items:center}input[type=password]{padding:.3rem;width:20rem}
+.refused{color:#a40e26}
 """
 _COLUMNS = (
     "Play", "Repository", "Status", "Agents", "Findings", "GitHub issues and PRs",
@@ -72,6 +75,20 @@ def session(session: Session) -> str:
         + _timeline(session.issues)
     )
     return _document(f"{session.play_id} · Healer", body)
+
+
+def login(then: str, *, refused: bool = False) -> str:
+    problem = "<p class='refused'>That is not the token.</p>" if refused else ""
+    body = (
+        "<h1>Healer</h1><p>This server wants its token (<code>HEALER_API_TOKEN</code>) to show sessions.</p>"
+        + problem
+        + "<form method='post' action='/login'>"
+        "<label for='token'>Token</label>"
+        "<input type='password' id='token' name='token' autocomplete='current-password' required autofocus>"
+        f"<input type='hidden' name='next' value='{escape(then)}'>"
+        "<button type='submit'>Log in</button></form>"
+    )
+    return _document("Log in · Healer", body)
 
 
 # --- overview parts -----------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ filter), the whole session as JSON.
 
 Starting a session is one atomic upsert: a new play, or a play whose session is no longer active, is
 written; a play that is active is left alone and the caller told so (409), so two starts racing each
-other cannot both schedule a run.
+other cannot both schedule a run. The server keeps at most `HEALER_MAX_SESSIONS` (api/limits.py): after
+a start, `prune` drops the sessions that ended longest ago beyond it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ _SAVE = "UPDATE healer_sessions SET status = {p}, last_updated = {p}, body = {p}
 _GET = "SELECT body FROM healer_sessions WHERE play_id = {p}"
 _LIST = "SELECT body FROM healer_sessions ORDER BY started_at DESC, play_id"
 _LIST_STATUS = "SELECT body FROM healer_sessions WHERE status = {p} ORDER BY started_at DESC, play_id"
+_COUNT = "SELECT COUNT(*) FROM healer_sessions"
+_COUNT_STATUS = "SELECT COUNT(*) FROM healer_sessions WHERE status = {p}"
+# Drops as many sessions as its parameter says, those that ended longest ago; never an active one.
+_PRUNE = """DELETE FROM healer_sessions WHERE play_id IN (
+    SELECT play_id FROM healer_sessions WHERE status <> 'active' ORDER BY last_updated, play_id LIMIT {p}
+)"""
 
 
 class SessionStore(Protocol):
@@ -49,6 +56,16 @@ class SessionStore(Protocol):
     async def get(self, play_id: str) -> Session | None: ...
 
     async def list(self, status: SessionStatus | None = None) -> list[Session]: ...
+
+    async def count(self, status: SessionStatus | None = None) -> int: ...
+
+    async def prune(self, keep: int) -> int:
+        """Drop the sessions that ended longest ago until at most `keep` are stored; how many went."""
+        ...
+
+
+def _counting(status: SessionStatus | None, p: str) -> tuple[str, tuple[str, ...]]:
+    return (_COUNT, ()) if status is None else (_COUNT_STATUS.format(p=p), (status,))
 
 
 def _row(session: Session) -> tuple[str, str, str, str, str]:
@@ -93,6 +110,21 @@ class SqliteStore:
             rows = await cursor.fetchall()
         return [Session.model_validate_json(row[0]) for row in rows]
 
+    async def count(self, status: SessionStatus | None = None) -> int:
+        async with self._lock, self._db.execute(*_counting(status, "?")) as cursor:
+            (total,) = await cursor.fetchone() or (0,)
+        return total
+
+    async def prune(self, keep: int) -> int:
+        async with self._lock:
+            async with self._db.execute(_COUNT) as cursor:
+                (total,) = await cursor.fetchone() or (0,)
+            if total <= keep:
+                return 0
+            cursor = await self._db.execute(_PRUNE.format(p="?"), (total - keep,))
+            await self._db.commit()
+        return cursor.rowcount
+
 
 class PostgresStore:
     def __init__(self, pool: object) -> None:
@@ -119,6 +151,18 @@ class PostgresStore:
     async def list(self, status: SessionStatus | None = None) -> list[Session]:
         query, args = (_LIST, ()) if status is None else (_LIST_STATUS.format(p="%s"), (status,))
         return [Session.model_validate_json(row[0]) for row in await self._fetch(query, args)]
+
+    async def count(self, status: SessionStatus | None = None) -> int:
+        [(total,)] = await self._fetch(*_counting(status, "%s"))
+        return total
+
+    async def prune(self, keep: int) -> int:
+        excess = await self.count() - keep
+        if excess <= 0:
+            return 0
+        async with self._pool.connection() as connection:  # type: ignore[attr-defined]
+            cursor = await connection.execute(_PRUNE.format(p="%s"), (excess,))
+            return cursor.rowcount
 
 
 @contextlib.asynccontextmanager

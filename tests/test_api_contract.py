@@ -395,7 +395,7 @@ def test_decisions_need_a_known_incident(api: httpx.Client) -> None:
     assert wrong.status_code == 422 and "action" in wrong.json()["message"]
 
 
-def test_writes_need_the_token_when_one_is_set(tmp_path: Path) -> None:  # a server of its own
+def test_the_api_needs_the_token_when_one_is_set(tmp_path: Path) -> None:  # a server of its own
     with (
         serving(f"sqlite:///{tmp_path}/healer.db", token=TOKEN) as (url, _),
         httpx.Client(base_url=url) as api,
@@ -405,7 +405,8 @@ def test_writes_need_the_token_when_one_is_set(tmp_path: Path) -> None:  # a ser
         assert wrong.status_code == 401 and "bearer token" in wrong.json()["message"]
         right = api.post("/api/v1/session/start", json=START, headers={"Authorization": f"Bearer {TOKEN}"})
         assert right.status_code == 200
-        assert api.get("/api/v1/sessions").status_code == 200  # reading needs none
+        assert api.get("/api/v1/sessions").status_code == 401  # reading needs it too
+        assert api.get("/api/v1/sessions", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
 
 
 def test_sessions_survive_kill_9_and_their_runs_continue(tmp_path: Path) -> None:

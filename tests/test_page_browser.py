@@ -169,13 +169,13 @@ def wait_for_health(base: str, server: subprocess.Popen[bytes], log: Path, timeo
     pytest.fail(f"healer serve did not answer /health in {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+@contextlib.contextmanager
+def serving(tmp_path: Path, **env_extra: str) -> Iterator[tuple[str, str]]:
     """A real `healer serve` over a SQLite file in tmp_path; yields its base URL and database URL."""
     database_url = f"sqlite:///{tmp_path}/healer.db"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in OUTSIDE}
-    env |= {"HEALER_DATABASE_URL": database_url, "HEALER_KUBERNETES": "false"}
+    env |= {"HEALER_DATABASE_URL": database_url, "HEALER_KUBERNETES": "false", **env_extra}
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -196,6 +196,12 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    with serving(tmp_path) as served:
+        yield served
 
 
 def run_chromium(browser: Path, tmp_path: Path, *args: str, timeout_s: float = 60) -> str:
@@ -373,3 +379,13 @@ def test_pages_in_a_real_browser(chromium: Path, server: tuple[str, str], tmp_pa
 
     screenshot(chromium, tmp_path, f"{base}/", "page-overview.png")
     screenshot(chromium, tmp_path, f"{base}/sessions/{ACTIVE}", "page-session.png")
+
+
+def test_with_a_token_a_browser_gets_the_login_form_and_no_session(chromium: Path, tmp_path: Path) -> None:
+    with serving(tmp_path, HEALER_API_TOKEN="browser-token") as (base, database_url):
+        seed(database_url, active_session(), completed_session())
+        for path in ("/", f"/sessions/{ACTIVE}"):
+            page = dump(chromium, tmp_path, f"{base}{path}")  # redirected to /login?next=…
+            text = page.visible()
+            assert "wants its token" in text and "Log in" in text, text
+            assert ACTIVE not in text and REPOSITORY not in text and "5DLabs-Rex" not in text
