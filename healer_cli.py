@@ -62,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
         "--session", type=Path, help="session start payload (JSON): enables the pre-flight check"
     )
     scan.add_argument("--agent", help="agent that wrote a plain log (when lines carry no labels)")
+    scan.add_argument("--pod", help="pod that wrote a plain log (when lines carry no labels)")
+    scan.add_argument(
+        "--kubectl-prefix",
+        action="store_true",
+        help="the input is `kubectl logs --prefix` output: each line's leading [pod/NAME/container] names "
+        "its pod and agent (without this flag the text never does: a container can print any prefix)",
+    )
     scan.add_argument("--play-id", help="play id for fingerprints (default: the session's, else none)")
     scan.add_argument(
         "--matcher", choices=sorted(BACKENDS), help="matcher backend (default: fastest available)"
@@ -207,12 +214,14 @@ def _scan(args: argparse.Namespace) -> int:
     session = _load_session(args.session) if args.session else None
     config = session.cto_config if session else None
     agents = AgentNames(config.agents if config else (), config.agent_aliases() if config else None)
-    default_agent = args.agent or (next(iter(config.agents)) if config and len(config.agents) == 1 else None)
+    only_agent = next(iter(config.agents)) if config and len(config.agents) == 1 else None
     engine = TriageEngine(
         args.play_id or (session.play_id if session else ""),
         matcher=best_matcher(args.matcher),
         agents=agents,
-        default_agent=default_agent,
+        default_agent=args.agent or (agents.from_pod(args.pod) if args.pod else only_agent),
+        default_pod=args.pod,
+        kubectl_prefix=args.kubectl_prefix,
     )
     with _open_input(args.path) as stream:
         result, spans = _scan_stream(engine, stream, _input_size(args.path), want_spans=session is not None)

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     print("as a user runs it (new process, one core):")
-    seconds, output = healer_scan(log.path, args.runs, "--session", str(log.session))
+    seconds, output = healer_scan(log.path, args.runs, "--session", str(log.session), "--kubectl-prefix")
     findings = [json.loads(line) for line in output.splitlines()]
     row("healer scan --format jsonl --session", megabytes, seconds, f"{len(findings):,} findings")
     print(f"    findings by code: {_by_code(Counter(str(f['code']) for f in findings))}")

@@ -1,5 +1,9 @@
 """What Healer writes on GitHub (DESIGN §6): the issue's title, labels and body, and the comments that
-follow an incident (attempts, CI results, escalation, resolution). Pure text; the nodes do the writing."""
+follow an incident (attempts, CI results, escalation, resolution). Pure text; the nodes do the writing.
+
+Log text is fenced, and every other text that may echo it (the model's analysis, triage's detail, error
+messages) is neutralised (`tools.fence`), so a log line can neither close its fence nor mention, embed or
+reference anything on GitHub."""
 
 from __future__ import annotations
 
@@ -9,13 +13,16 @@ from graph.prompts import render
 from graph.state import Analysis, Attempt
 from graph.triage import checklist
 from graph.triage.models import Finding
+from tools.fence import fenced, inline_code, neutralised, one_line, table_code, table_text
 from tools.loki import selector
 
 NO_ANALYSIS = "_The model analysis is unavailable: {why}. What follows is Healer's deterministic triage._"
 
 
 def title(finding: Finding, play_id: str) -> str:
-    return f"[HEAL-{finding.code}] {finding.name}: {finding.agent or finding.pod or 'play'} ({play_id})"
+    return one_line(
+        f"[HEAL-{finding.code}] {finding.name}: {finding.agent or finding.pod or 'play'} ({play_id})"
+    )
 
 
 def labels(finding: Finding, play_id: str) -> list[str]:
@@ -51,11 +58,11 @@ def body(
         summary += "\n\n" + NO_ANALYSIS.format(why=analysis_note or "no model is configured")
     return render(
         "issue",
-        summary=summary,
+        summary=neutralised(summary),
         play_id=play_id,
         repository=repository or "-",
-        agent=finding.agent or "-",
-        pod=f"`{finding.pod}`" if finding.pod else "-",
+        agent=table_text(finding.agent or "-"),
+        pod=table_code(finding.pod) if finding.pod else "-",
         code=finding.code,
         name=finding.name,
         severity=finding.severity,
@@ -63,14 +70,12 @@ def body(
         first_seen=finding.timestamp.isoformat() if finding.timestamp else "-",
         fingerprint=finding.fingerprint,
         preflight=_preflight(finding, expected_tools, checklist),
-        root_cause=analysis.root_cause
-        if analysis
-        else finding.detail or f"Triage matched `{finding.matched}`.",
+        root_cause=_root_cause(finding, analysis),
         facts_and_hypotheses=_facts_and_hypotheses(analysis, facts),
-        evidence="\n".join(evidence) or finding.text,
-        loki_query=_loki_query(namespace, finding),
-        suggested_fix=(analysis.suggested_fix if analysis else _deterministic_fix(finding)) or "-",
-        files_involved="\n".join(f"- `{path}`" for path in analysis.files_involved)
+        evidence=fenced("\n".join(evidence) or finding.text),
+        loki_query=inline_code(_loki_query(namespace, finding)),
+        suggested_fix=neutralised(analysis.suggested_fix if analysis else _deterministic_fix(finding)) or "-",
+        files_involved="\n".join(f"- {inline_code(path)}" for path in analysis.files_involved)
         if analysis and analysis.files_involved
         else "- none named",
         analysis_source=(
@@ -81,6 +86,14 @@ def body(
     )
 
 
+def _root_cause(finding: Finding, analysis: Analysis | None) -> str:
+    if analysis:
+        return neutralised(analysis.root_cause)
+    if finding.detail:
+        return neutralised(finding.detail)
+    return f"Triage matched {inline_code(finding.matched)}."
+
+
 def _deterministic_summary(finding: Finding) -> str:
     who = f"Agent {finding.agent}" if finding.agent else "The play"
     return f"{who}: {finding.name.lower()} ({finding.code}). {finding.detail or finding.matched}"
@@ -88,7 +101,7 @@ def _deterministic_summary(finding: Finding) -> str:
 
 def _deterministic_fix(finding: Finding) -> str:
     if finding.missing_tools:
-        tools = ", ".join(f"`{tool}`" for tool in finding.missing_tools)
+        tools = ", ".join(inline_code(tool) for tool in finding.missing_tools)
         return f"Make {tools} available to {finding.agent}, or remove it from the agent's declared tools."
     return "Look at the evidence; the model analysis that would suggest a fix is unavailable."
 
@@ -97,24 +110,29 @@ def _preflight(finding: Finding, expected_tools: Sequence[str], items: Sequence[
     if items:
         declared = ", ".join(expected_tools) or "none declared"
         verdict = f"{finding.detail or finding.name} (declared for {finding.agent}: {declared})"
-        return checklist.render(items, verdict)
+        return checklist.render([_quoted_note(item) for item in items], one_line(verdict))
     if finding.code != "A10":
         return ""
-    declared = ", ".join(f"`{t}`" for t in expected_tools) or "none declared"
-    missing = ", ".join(f"`{t}`" for t in finding.missing_tools) or "not named in the log"
+    declared = ", ".join(inline_code(t) for t in expected_tools) or "none declared"
+    missing = ", ".join(inline_code(t) for t in finding.missing_tools) or "not named in the log"
     return (
         "\n## Pre-flight checklist\n"
         f"- [x] CTO config loaded: tools declared for {finding.agent}: {declared}\n"
         f"- [ ] declared tools available: **missing {missing}**\n"
-        f"- verdict: {finding.detail or finding.name}\n"
+        f"- verdict: {one_line(finding.detail or finding.name)}\n"
     )
+
+
+def _quoted_note(item: Mapping[str, str]) -> dict[str, str]:
+    """The checklist puts each note in a code span (its backticks replaced): a line break would end it."""
+    return {**item, "note": one_line(item["note"])}
 
 
 def _facts_and_hypotheses(analysis: Analysis | None, facts: Sequence[str]) -> str:
     seen = list(facts) + (analysis.facts if analysis else [])
-    parts = ["### Facts", *(f"- {fact}" for fact in seen)] if seen else []
+    parts = ["### Facts", *(f"- {one_line(fact)}" for fact in seen)] if seen else []
     if analysis and analysis.hypotheses:
-        parts += ["", "### Hypotheses (not proven)", *(f"- {h}" for h in analysis.hypotheses)]
+        parts += ["", "### Hypotheses (not proven)", *(f"- {one_line(h)}" for h in analysis.hypotheses)]
     return "\n".join(parts) + ("\n" if parts else "")
 
 
@@ -126,12 +144,13 @@ def _loki_query(namespace: str | None, finding: Finding) -> str:
 
 
 def attempt_comment(attempt: Attempt, issue_number: int) -> str:
-    files = ", ".join(f"`{path}`" for path in attempt.files) or "none"
-    lines = [f"### Remediation attempt #{attempt.n}", "", attempt.summary or "-", "", f"- files: {files}"]
+    files = ", ".join(inline_code(path) for path in attempt.files) or "none"
+    summary = neutralised(attempt.summary or "-")
+    lines = [f"### Remediation attempt #{attempt.n}", "", summary, "", f"- files: {files}"]
     if attempt.pull_url:
         lines.append(f"- pull request: {attempt.pull_url} (draft, `Fixes #{issue_number}`)")
     if attempt.ci == "rejected":
-        lines.append(f"- not committed: {attempt.ci_detail}")
+        lines.append(f"- not committed: {one_line(attempt.ci_detail)}")
     return "\n".join(lines)
 
 
@@ -140,13 +159,13 @@ def ci_comment(attempt: Attempt) -> str:
         attempt.ci, attempt.ci
     )
     text = f"### Remediation attempt #{attempt.n}: CI {verdict}"
-    return text + (f"\n\n```text\n{attempt.ci_detail}\n```" if attempt.ci_detail else "")
+    return text + (f"\n\n{fenced(attempt.ci_detail)}" if attempt.ci_detail else "")
 
 
 def escalation_comment(reason: str, attempts: Sequence[Attempt], analysis: Analysis | None) -> str:
-    lines = ["### Needs a human", "", f"Healer stops here: {reason}.", ""]
+    lines = ["### Needs a human", "", f"Healer stops here: {neutralised(reason)}.", ""]
     if analysis:
-        lines += [f"Root cause (model): {analysis.root_cause}", ""]
+        lines += [f"Root cause (model): {neutralised(analysis.root_cause)}", ""]
     if attempts:
         lines += ["| attempt | pull request | CI |", "|---|---|---|"]
         lines += [f"| #{a.n} | {a.pull_url or '-'} | {a.ci} |" for a in attempts]
@@ -155,9 +174,13 @@ def escalation_comment(reason: str, attempts: Sequence[Attempt], analysis: Analy
     return "\n".join(lines)
 
 
+def dismissal_comment(decided_by: str | None, note: str | None) -> str:
+    return f"Dismissed by {one_line(decided_by or 'a human')}: {neutralised(note or 'no further action')}."
+
+
 def resolution_comment(attempt: Attempt | None, decided_by: str | None) -> str:
     if decided_by:
-        return f"Resolved by {decided_by}."
+        return f"Resolved by {one_line(decided_by)}."
     if attempt is None:
         return "Resolved."
     return f"Resolved: CI passed on {attempt.pull_url or attempt.branch} (attempt #{attempt.n}). The pull request awaits review."

@@ -349,3 +349,16 @@ def test_other_streams_interleaved_with_a_pretty_printed_event_are_read() -> Non
     lines.insert(2, LogLine("[ERROR] connection refused", 99, {"pod": "blaze-pod"}))
     findings = TriageEngine("play-1").scan_lines(lines).findings
     assert sorted((f.pod, f.code) for f in findings) == [("blaze-pod", "R2"), ("rex-pod", "R8")]
+
+
+def test_an_agent_naming_another_agent_in_its_own_log_is_not_believed() -> None:
+    line = (
+        "2026-01-14T10:02:11.482913Z  WARN controller::tasks::tool_inventory: Some declared tools "
+        'could not be resolved agent=blaze declared=21 resolved=19 unresolved=2 unresolved_tools=["firecrawl_scrape"]'
+    )
+    agents = AgentNames(["rex", "blaze"])
+    result = TriageEngine("play-1", agents=agents).scan_lines(
+        [LogLine(line, 1, {"pod": "coderun-rex-t1-x7k2p"})]
+    )
+    assert [(f.code, f.agent) for f in result.findings] == [("A10", "rex")]
+    assert {line.agent for line in result.inventory} == {"rex"}

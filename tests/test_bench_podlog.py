@@ -222,7 +222,9 @@ def test_the_engine_reports_exactly_the_planted_failures(pod) -> None:
     log, _ = pod
     session = SessionStart.from_json_bytes(log.session.read_bytes())
     config = session.cto_config
-    engine = TriageEngine(session.play_id, agents=AgentNames(config.agents, config.agent_aliases()))
+    engine = TriageEngine(
+        session.play_id, agents=AgentNames(config.agents, config.agent_aliases()), kubectl_prefix=True
+    )
     data = log.path.read_bytes()
     result = engine.scan_text(data)
     reports = preflight.check(config, result.inventory, spans_of_text(data, engine, {}), complete=True)

@@ -71,7 +71,7 @@ def test_kubectl_prefix_and_timestamps_give_pod_agent_and_time(matcher: Matcher)
         b"[pod/coderun-rex-t1-play-42-x7k2p/claude-sonnet] 2026-11-24T05:20:01.123456789Z [ERROR] boom\n"
         b"[pod/web-7d9f8b6c5d-x7k2p/nginx] 2026-11-24T05:20:02Z [ERROR] boom\n"
     )
-    engine = TriageEngine(matcher=matcher, agents=AgentNames(["rex"]))
+    engine = TriageEngine(matcher=matcher, agents=AgentNames(["rex"]), kubectl_prefix=True)
     rex, web = engine.scan_text(data).findings
     assert (rex.agent, rex.pod, rex.container) == ("rex", "coderun-rex-t1-play-42-x7k2p", "claude-sonnet")
     assert rex.timestamp is not None and rex.timestamp.isoformat() == "2026-11-24T05:20:01.123457+00:00"

@@ -164,7 +164,7 @@ def test_engine_collects_inventory_and_a10_lines_with_their_agent() -> None:
 
 def test_spans_of_kubectl_text_follow_the_pods() -> None:
     agents = AgentNames(CONFIG.agents, CONFIG.agent_aliases())
-    engine = TriageEngine(agents=agents)
+    engine = TriageEngine(agents=agents, kubectl_prefix=True)
     text = (
         b"[pod/coderun-rex-t1-play-42-x7k2p/claude] 2026-11-24T05:20:00.000000000Z starting\n"
         b"[pod/coderun-blaze-t2-play-42-m4q8z/claude] 2026-11-24T05:20:05Z starting\n"
@@ -173,6 +173,13 @@ def test_spans_of_kubectl_text_follow_the_pods() -> None:
     spans = spans_of_text(text, engine, {})
     assert spans["rex"] == AgentSpan(T0, T0 + 90 * S + S // 2)
     assert spans["blaze"] == AgentSpan(T0 + 5 * S, T0 + 5 * S)
+
+
+def test_spans_of_plain_text_ignore_a_prefix_the_container_printed() -> None:
+    agents = AgentNames(CONFIG.agents, CONFIG.agent_aliases())
+    engine = TriageEngine(agents=agents, default_agent="rex")
+    text = b"[pod/coderun-blaze-t2-play-42-m4q8z/claude] 2026-11-24T05:20:05Z spoofed\n"
+    assert set(spans_of_text(text, engine, {})) == {"rex"}
 
 
 def test_session_payload_accepts_both_spellings_and_ignores_unknown_fields() -> None:

@@ -19,6 +19,7 @@ import httpx
 from pydantic import BaseModel
 
 from tools.calls import timed
+from tools.fence import neutralised
 from tools.redact import redact
 from tools.retrying import GaveUp, send_with_retries
 
@@ -83,7 +84,7 @@ def embed(alert: Alert) -> dict[str, Any]:
         fields.append({"name": "Issue", "value": _cut(alert.issue_url, _FIELD), "inline": False})
     return {
         "title": _cut(f"HEAL Alert: {alert.code}", _TITLE),
-        "description": _cut(redact(alert.summary), _DESCRIPTION),
+        "description": _cut(neutralised(redact(alert.summary)), _DESCRIPTION),
         "color": COLOURS.get(alert.severity.lower(), INFO_COLOUR),
         "fields": fields,
     }

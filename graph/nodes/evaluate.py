@@ -18,6 +18,7 @@ from graph.llm import LlmError, Usage, conversation, counted, estimate_tokens, s
 from graph.prompts import render, template
 from graph.state import Analysis, Attempt, IncidentState, event
 from graph.triage.models import Finding
+from tools.fence import fenced
 from tools.redact import redact
 
 CALLS_PER_EVALUATION = 2  # one answer and, if it does not validate, one correction
@@ -80,11 +81,11 @@ def _render(state: IncidentState, finding: Finding, evidence: list[str]) -> str:
         phase=finding.phase,
         agent=finding.agent or "-",
         pod=finding.pod or "-",
-        line=finding.text[:600],
-        detail=finding.detail or "-",
+        line=fenced(finding.text[:600]),
+        detail=fenced(finding.detail or "-"),
         expected_tools=", ".join(state.get("expected_tools", [])) or "nothing declared",
-        facts="\n".join(f"- {fact}" for fact in state.get("facts", [])) or "- none",
-        evidence="\n".join(evidence) or finding.text[:600],
+        facts=fenced("\n".join(f"- {fact}" for fact in state.get("facts", [])) or "- none"),
+        evidence=fenced("\n".join(evidence) or finding.text[:600]),
         previous_attempts=_previous_attempts(state),
     )
 

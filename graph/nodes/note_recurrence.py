@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import HealerContext
 from graph.state import IncidentState, event
+from tools.fence import fenced
 from tools.github import GitHubError
 
 EVIDENCE_SHOWN = 20
@@ -28,12 +29,8 @@ async def note_recurrence(state: IncidentState, runtime: Runtime[HealerContext])
     if not worth_a_comment(count):
         return update
     latest = seen[-1]
-    text = (
-        f"### Seen again ({count} times since this issue was filed)\n\n"
-        + "```text\n"
-        + "\n".join(latest["evidence"][-EVIDENCE_SHOWN:])
-        + "\n```"
-    )
+    evidence = "\n".join(latest["evidence"][-EVIDENCE_SHOWN:])
+    text = f"### Seen again ({count} times since this issue was filed)\n\n{fenced(evidence)}"
     if github is not None and filed:
         try:
             await asyncio.to_thread(lambda: github.comment(filed["number"], text, key=f"recurrence-{count}"))

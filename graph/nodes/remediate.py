@@ -23,6 +23,7 @@ from graph.context import HealerContext, spent
 from graph.llm import LlmError, Usage, conversation, counted, structured, tool_round
 from graph.prompts import render, template
 from graph.state import Analysis, Attempt, IncidentState, ProposedChange, event
+from tools.fence import fenced, neutralised, one_line
 from tools.github import GitHubError, GitHubNotFound, GitHubTools
 from tools.llm_tools import FileAtRef, bounded
 from tools.redact import redact
@@ -176,7 +177,10 @@ def _messages(
     state: IncidentState, analysis: Analysis, base: str, originals: dict[str, str], missing: list[str]
 ) -> list[Any]:
     # redacted as the read_file tool's answers are: a secret in the repository is not the model's to see
-    shown = [f"### `{path}`\n```\n{redact(text[:FILE_CHARS])}\n```" for path, text in originals.items()]
+    # fenced: a Markdown file of the repository holding ``` must not close the block it is shown in
+    shown = [
+        f"### `{path}`\n{fenced(redact(text[:FILE_CHARS]), info='')}" for path, text in originals.items()
+    ]
     shown += [
         f"### `{path}`\n(does not exist at `{base}`: create it if the fix needs it)" for path in missing
     ]
@@ -201,7 +205,8 @@ def _previous(state: IncidentState) -> str:
     if not attempts:
         return ""
     lines = ["## Earlier attempts (they did not fix it)"]
-    lines += [f"- #{a.n}: {a.summary} — CI {a.ci}: {a.ci_detail[:800]}" for a in attempts]
+    for a in attempts:
+        lines += [f"- #{a.n}: {a.summary} — CI {a.ci}:", fenced(a.ci_detail[:800])]
     return "\n".join(lines) + "\n"
 
 
@@ -216,15 +221,17 @@ async def _publish(
     # scope.problems passed: every path is in scope, and no content holds a secret the base did not
     contents = {scope.normal_path(f.path) or f.path: f.content for f in change.files}
     summary = attempt.summary  # redacted before it is cut: a cut token no longer looks like one
-    message = redact(f"healer: {summary[:60]}\n\nRemediation attempt #{attempt.n} for #{number}.")
+    message = redact(f"healer: {one_line(summary)[:60]}\n\nRemediation attempt #{attempt.n} for #{number}.")
     commit = await asyncio.to_thread(github.branch_head, attempt.branch) or await asyncio.to_thread(
         github.commit_files, attempt.branch, base, contents, message
     )
     pull = await asyncio.to_thread(github.find_pull, attempt.branch)
     if pull is None:
-        title = redact(f"[HEAL-{state['finding']['code']}] {summary[:80]}")
+        # the model's summary may echo "closes #5": neutralised, it closes nothing when the PR merges
+        title = redact(f"[HEAL-{state['finding']['code']}] {one_line(summary)[:80]}")
         body = redact(
-            f"Fixes #{number}\n\n{summary}\n\nRemediation attempt #{attempt.n} by Healer. Review before merging."
+            f"Fixes #{number}\n\n{neutralised(summary)}\n\n"
+            f"Remediation attempt #{attempt.n} by Healer. Review before merging."
         )
         pull = await asyncio.to_thread(github.open_draft_pull, attempt.branch, base, title, body)
     done = attempt.model_copy(

@@ -22,9 +22,11 @@ async def resolve(state: IncidentState, runtime: Runtime[HealerContext]) -> dict
     decision = state.get("decision") or {}
     dismissed = decision.get("action") == "dismiss"
     by = decision.get("by") if decision else None
-    text = issue.resolution_comment(attempts[-1] if attempts else None, by)
-    if dismissed:
-        text = f"Dismissed by {by or 'a human'}: {decision.get('note') or 'no further action'}."
+    text = (
+        issue.dismissal_comment(by, decision.get("note"))
+        if dismissed
+        else issue.resolution_comment(attempts[-1] if attempts else None, by)
+    )
     filed = state.get("issue")
     if github is not None and filed:
         try:

@@ -6,7 +6,8 @@ a scan is the matcher's speed plus a small constant per suspicious line.
 
 Two entry points share that path:
 - `scan_text(data)`: raw bytes as a file or `kubectl logs` gives them (optionally with `--prefix` and
-  `--timestamps`); the fast path for large inputs.
+  `--timestamps`); the fast path for large inputs. A line's pod comes from its `--prefix` only when the
+  caller says the text is kubectl's (`kubectl_prefix`); otherwise from the caller (`default_pod`).
 - `scan_lines(lines)`: `LogLine`s with timestamps and labels, as Loki delivers them.
 
 Before the matcher runs, each stream's lines go through its `EventFramer`: an agent CLI's JSON events are
@@ -150,12 +151,18 @@ class TriageEngine:
         matcher: Matcher | None = None,
         agents: AgentNames | None = None,
         default_agent: str | None = None,
+        default_pod: str | None = None,
+        kubectl_prefix: bool = False,
         pending_events: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         self.play_id = play_id
         self.matcher = matcher or best_matcher()
         self.agents = agents or AgentNames()
         self.default_agent = self.agents.canonical(default_agent) if default_agent else None
+        self.default_pod = default_pod
+        # Whether a text line's leading `[pod/NAME/container] ` names its pod and agent. Only kubectl can
+        # vouch for that: in any other text the container wrote it, and could name any pod.
+        self.kubectl_prefix = kubectl_prefix
         self._framers = {key: EventFramer(value) for key, value in (pending_events or {}).items()}
 
     def pending_events(self) -> dict[str, dict[str, Any]]:
@@ -372,12 +379,14 @@ class TriageEngine:
         )
 
     def _origin_of_text(self, raw: str, line_no: int) -> _Origin:
-        pod = container = None
-        rest = raw
-        if prefix := _KUBECTL_PREFIX.match(raw):
+        # kubectl writes its prefix first, so a `[pod/…]` the container printed is never the line's first
+        prefix = _KUBECTL_PREFIX.match(raw)
+        rest = raw[prefix.end() :] if prefix else raw
+        if prefix and self.kubectl_prefix:
             pod, container = prefix.groups()
-            rest = raw[prefix.end() :]
-        agent = self.agents.from_pod(pod) if pod else self.default_agent
+            agent = self.agents.from_pod(pod)
+        else:
+            pod, container, agent = self.default_pod, None, self.default_agent
         # a wrapper script's `[2025-11-11T12:19:39.412Z] [INFO] …` also dates the line
         stamp = parse_rfc3339_ns(rest[1:] if rest.startswith("[") else rest)
         return _Origin(line_no, stamp, agent, pod, container)
@@ -392,8 +401,13 @@ class TriageEngine:
             return
         origin = origin_of()
         if reports_tools or verdict.alert.code == "A10":
-            # the controller checks an agent's tools in its own pod and names the agent: `agent=rex`
-            if (named := _AGENT_FIELD.search(raw)) and (agent := self.agents.known(named.group(1))):
+            # the controller checks an agent's tools in its own pod and names the agent: `agent=rex`. Only a
+            # line that is no agent's own says so: in an agent's log, `agent=blaze` is text it printed
+            if (
+                not (origin.agent and self.agents.known(origin.agent))
+                and (named := _AGENT_FIELD.search(raw))
+                and (agent := self.agents.known(named.group(1)))
+            ):
                 origin = replace(origin, agent=agent)
             result.inventory.append(InventoryLine(origin.line_no, origin.timestamp_ns, origin.agent, raw))
         if verdict is not None:

@@ -31,14 +31,15 @@ def spans_of_lines(lines: Iterable[LogLine], engine: TriageEngine) -> dict[str, 
     return spans
 
 
-def _head_of(line: bytes) -> tuple[bytes | None, bytes | None]:
-    """A `kubectl logs --prefix --timestamps` line's pod and timestamp, each None when absent."""
+def _head_of(line: bytes, read_prefix: bool) -> tuple[bytes | None, bytes | None]:
+    """A `kubectl logs --prefix --timestamps` line's pod and timestamp, each None when absent. The pod is
+    read only when kubectl wrote the prefix (`read_prefix`): otherwise the container did, and could name any."""
     pod = None
     rest = line
     if line.startswith(b"[pod/"):
         end = line.find(b"] ", 5)
         if end > 0:
-            pod, rest = line[5:end].split(b"/", 1)[0], line[end + 2 :]
+            pod, rest = line[5:end].split(b"/", 1)[0] if read_prefix else None, line[end + 2 :]
     if rest[:4].isdigit() and (stamp := _STAMP.match(rest)):
         return pod, stamp.group(0)
     return pod, None
@@ -53,7 +54,7 @@ def spans_of_text(data: bytes, engine: TriageEngine, spans: Mapping[str, AgentSp
     first: dict[bytes | None, bytes] = {}
     last: dict[bytes | None, bytes] = {}
     for line in data.split(b"\n"):  # a loop over lines is faster than a multiline regex over the buffer
-        pod, stamp = _head_of(line)
+        pod, stamp = _head_of(line, engine.kubectl_prefix)
         pods.setdefault(pod)
         if stamp is not None:
             first.setdefault(pod, stamp)
