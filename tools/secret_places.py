@@ -109,14 +109,14 @@ def _lone_key_lines(text: str) -> Iterator[tuple[str, int, int]]:
             yield "private-key", *match.span("value")
 
 
-def _netrc_spans(text: str) -> Iterator[tuple[str, int, int]]:
-    for match in _NETRC.finditer(text):
-        yield "netrc-password", *match.span("value")
+def _values_of(kind: str, pattern: re.Pattern[str]) -> Callable[[str], Iterator[tuple[str, int, int]]]:
+    """A finder reporting each match's `value` group as `kind`."""
 
+    def spans(text: str) -> Iterator[tuple[str, int, int]]:
+        for match in pattern.finditer(text):
+            yield kind, *match.span("value")
 
-def _docker_spans(text: str) -> Iterator[tuple[str, int, int]]:
-    for match in _DOCKER_AUTH.finditer(text):
-        yield "docker-auth", *match.span("value")
+    return spans
 
 
 # (gate, finder): the gate is a loose pattern that occurs wherever the finder can find something.
@@ -124,8 +124,8 @@ _FINDERS: tuple[tuple[str, Callable[[str], Iterator[tuple[str, int, int]]]], ...
     (r"[A-Z][A-Z0-9_]*=", _env_spans),
     (r"(?:--(?:pass|token|api|secret|client|access|auth)|-p|-u|--user)", _flag_spans),
     (r"(?i)cookie", _cookie_spans),
-    (r"(?:machine|default)\s.*\s(?:password|passwd)\s", _netrc_spans),
-    (r"\"(?:auth|identitytoken|registrytoken)\"", _docker_spans),
+    (r"(?:machine|default)\s.*\s(?:password|passwd)\s", _values_of("netrc-password", _NETRC)),
+    (r"\"(?:auth|identitytoken|registrytoken)\"", _values_of("docker-auth", _DOCKER_AUTH)),
     (r"[A-Za-z0-9+/]{40}", _lone_key_lines),
 )
 _GATE = Prefilter([gate for gate, _ in _FINDERS])
