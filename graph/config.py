@@ -86,6 +86,25 @@ class HealerSettings(BaseSettings):
         default=60_000, ge=1000, validation_alias=_env("HEALER_INCIDENT_LLM_TOKENS")
     )
     llm_max_tokens: int = Field(default=700, ge=64, validation_alias=_env("HEALER_LLM_MAX_TOKENS"))
+    # The model's context window: a prompt is cut to fit it with the answer's allowance and the function
+    # schema. 4,096 is the local model's (../shared/services/); set your model's (128000 for gpt-4o).
+    llm_context_tokens: int = Field(default=4096, ge=1024, validation_alias=_env("HEALER_LLM_CONTEXT_TOKENS"))
+    # The evaluation's look around the play (tools/llm_tools.py): tool calls and rounds per evaluation,
+    # and the tokens a tool call's answer may take. 0 calls: the finding's window alone.
+    # Findings with one cause (one endpoint, tool or kind of credential) this close in time are one
+    # incident; 0 turns correlation off.
+    correlation_window_s: int = Field(
+        default=600, ge=0, le=24 * 3600, validation_alias=_env("HEALER_CORRELATION_WINDOW_S")
+    )
+    investigation_tool_calls: int = Field(
+        default=3, ge=0, le=20, validation_alias=_env("HEALER_INVESTIGATION_TOOL_CALLS")
+    )
+    investigation_rounds: int = Field(
+        default=1, ge=1, le=5, validation_alias=_env("HEALER_INVESTIGATION_ROUNDS")
+    )
+    investigation_answer_tokens: int = Field(
+        default=400, ge=50, validation_alias=_env("HEALER_INVESTIGATION_ANSWER_TOKENS")
+    )
     llm_timeout_s: float = Field(default=180.0, gt=0, validation_alias=_env("HEALER_LLM_TIMEOUT_S"))
     evidence_lines: int = Field(default=8, ge=0, le=200, validation_alias=_env("HEALER_EVIDENCE_LINES"))
     lines_per_pass: int = Field(default=5000, ge=100, validation_alias=_env("HEALER_LINES_PER_PASS"))

@@ -8,7 +8,7 @@ so (no LLM: the deterministic analysis; no GitHub: the issue is rendered but not
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ from tools.discord import DiscordNotifier
 from tools.github import GitHubTools
 from tools.kubernetes import KubernetesTools
 from tools.loki import LokiClient
+from tools.play_logs import ClusterFacts, PlayLogs
 
 
 class SessionBudget:
@@ -72,3 +73,8 @@ class HealerContext:
     remediation_llm: BaseChatModel | None = None
     matcher: Matcher | None = None
     budget: SessionBudget = field(default_factory=lambda: SessionBudget(40))
+    # What the evaluation may investigate when the live clients are not the source (an evaluation case,
+    # a replay); when None, they are read from `loki` and `kube`.
+    play_logs: PlayLogs | None = None
+    cluster_facts: ClusterFacts | None = None
+    play_incidents: Callable[[], Awaitable[list[str]]] | None = None  # the play's open incidents, in words

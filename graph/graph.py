@@ -78,6 +78,8 @@ def next_step(state: IncidentState) -> str:
     """Where an invocation starts: new evidence first, then the first step the incident has not finished."""
     if state.get("issue") and len(state.get("recurrences", [])) > state.get("recurrences_noted", 0):
         return "note_recurrence"
+    if state.get("issue") and len(state.get("members", [])) > state.get("members_noted", 0):
+        return "note_recurrence"
     return _continue(state)
 
 

@@ -19,10 +19,21 @@ from tools.loki import selector
 NO_ANALYSIS = "_The model analysis is unavailable: {why}. What follows is Healer's deterministic triage._"
 
 
-def title(finding: Finding, play_id: str) -> str:
-    return one_line(
-        f"[HEAL-{finding.code}] {finding.name}: {finding.agent or finding.pod or 'play'} ({play_id})"
-    )
+def title(finding: Finding, play_id: str, members: Sequence[Mapping[str, object]] = ()) -> str:
+    who = [finding.agent or finding.pod or "play"]
+    who += [str(m.get("agent") or m.get("pod")) for m in members if (m.get("agent") or m.get("pod"))]
+    return one_line(f"[HEAL-{finding.code}] {finding.name}: {', '.join(dict.fromkeys(who))} ({play_id})")
+
+
+def affected_rows(members: Sequence[Mapping[str, object]]) -> str:
+    """The table rows of the findings that joined the incident: the other agents one cause hit."""
+    rows = []
+    for member in members:
+        who = table_text(str(member.get("agent") or "-"))
+        pod = table_code(str(member["pod"])) if member.get("pod") else "-"
+        cause = table_text(str(member.get("cause") or "-"))
+        rows.append(f"| also affected | {who} (pod {pod}, {member.get('code')}): same {cause} |\n")
+    return "".join(rows)
 
 
 def labels(finding: Finding, play_id: str) -> list[str]:
@@ -52,6 +63,7 @@ def body(
     analysis: Analysis | None,
     checklist: Sequence[Mapping[str, str]] = (),
     analysis_note: str | None,
+    members: Sequence[Mapping[str, object]] = (),
 ) -> str:
     summary = analysis.summary if analysis else _deterministic_summary(finding)
     if analysis is None:
@@ -63,6 +75,7 @@ def body(
         repository=repository or "-",
         agent=table_text(finding.agent or "-"),
         pod=table_code(finding.pod) if finding.pod else "-",
+        affected=affected_rows(members),
         code=finding.code,
         name=finding.name,
         severity=finding.severity,
@@ -72,7 +85,7 @@ def body(
         preflight=_preflight(finding, expected_tools, checklist),
         root_cause=_root_cause(finding, analysis),
         facts_and_hypotheses=_facts_and_hypotheses(analysis, facts),
-        evidence=fenced("\n".join(evidence) or finding.text),
+        evidence=fenced("\n".join(evidence) or finding.text) + _investigated(evidence, analysis),
         loki_query=inline_code(_loki_query(namespace, finding)),
         suggested_fix=neutralised(analysis.suggested_fix if analysis else _deterministic_fix(finding)) or "-",
         files_involved="\n".join(f"- {inline_code(path)}" for path in analysis.files_involved)
@@ -84,6 +97,15 @@ def body(
             else "Deterministic triage only."
         ),
     )
+
+
+def _investigated(evidence: Sequence[str], analysis: Analysis | None) -> str:
+    """The lines the evaluation quoted from its investigation (each one a tool returned), beyond the window."""
+    shown = "\n".join(evidence)
+    found = [line for line in (analysis.evidence if analysis else []) if line not in shown]
+    if not found:
+        return ""
+    return "\nLines the evaluation found elsewhere in the play's logs:\n" + fenced("\n".join(found))
 
 
 def _root_cause(finding: Finding, analysis: Analysis | None) -> str:
@@ -141,6 +163,16 @@ def _loki_query(namespace: str | None, finding: Finding) -> str:
     if finding.pod:
         labels["pod"] = finding.pod
     return selector(labels)
+
+
+def members_comment(members: Sequence[Mapping[str, object]]) -> str:
+    """A comment for findings that joined the incident after its issue was filed."""
+    lines = ["### Also affected (same cause)", ""]
+    for member in members:
+        who = inline_code(str(member.get("agent") or member.get("pod") or "-"))
+        lines.append(f"- {who}, {member.get('code')}: same {neutralised(str(member.get('cause') or '-'))}")
+        lines.append(fenced(str(member.get("text") or "")))
+    return "\n".join(lines) + "\n"
 
 
 def attempt_comment(attempt: Attempt, issue_number: int) -> str:

@@ -13,7 +13,6 @@ Every call is counted (calls, prompt and completion tokens) so the nodes can enf
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,15 +21,18 @@ import httpx
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, ValidationError
 
 from graph.config import HealerSettings
+from tools import tokens
 from tools.calls import timed
 from tools.redact import redact
 
 M = TypeVar("M", bound=BaseModel)
 TOOL_RESULT_CHARS = 6000  # one tool answer, as the model sees it
+CONTEXT_MARGIN = 64  # the template's own markers and rounding
 
 
 class CompatibleChatOpenAI(ChatOpenAI):
@@ -75,9 +77,18 @@ def chat_model(
 
 
 def estimate_tokens(text: str) -> int:
-    """A tokenizer-free upper estimate (BPE vocabularies average ~4 bytes a token on English and logs;
-    3 keeps the estimate on the safe side for code and ids). Exact counts come back in `Usage`."""
-    return math.ceil(len(text.encode("utf-8", "replace")) / 3)
+    """An upper estimate of what `text` costs the model (`tools/tokens.py`); exact counts come back in
+    `Usage`."""
+    return tokens.count(text)
+
+
+def prompt_room(settings: HealerSettings, *schemas: type[BaseModel]) -> int:
+    """Tokens the messages of one call may take: the model's context less the answer's allowance, the
+    function definitions the server writes into the prompt, and a margin; never more than the
+    evaluation budget."""
+    definitions = sum(tokens.schema(convert_to_openai_tool(schema)) for schema in schemas)
+    room = settings.llm_context_tokens - settings.llm_max_tokens - definitions - CONTEXT_MARGIN
+    return max(0, min(settings.evaluation_prompt_tokens, room))
 
 
 class LlmError(Exception):
@@ -144,6 +155,54 @@ def _why_unparsed(raw: AIMessage | None, error: Any, schema: type[BaseModel]) ->
     return "it did not call the function"
 
 
+@dataclass(slots=True)
+class ToolCall:
+    name: str
+    args: dict[str, Any]
+    answer: str
+
+    def as_text(self) -> str:
+        return f"{self.name}({json.dumps(self.args, sort_keys=True)}) returned:\n{self.answer}"
+
+
+async def call_tools(
+    llm: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    tools: Sequence[BaseTool],
+    usage: Usage,
+    *,
+    max_calls: int = 3,
+    max_tokens: int | None = None,
+) -> list[ToolCall]:
+    """Let the model call some of `tools` once (at most `max_calls`) and run them. A model that calls none
+    is fine: the list is empty. Results are meant to go back as a user message (see the module's notes)."""
+    if not tools or max_calls <= 0:
+        return []
+    options: dict[str, Any] = {"tool_choice": "auto"}
+    if max_tokens is not None:
+        options["max_tokens"] = max_tokens  # a tool call is short; the answer's allowance is not needed
+    try:
+        with timed("llm"):
+            reply = await llm.bind_tools(list(tools), **options).ainvoke(list(messages))
+    except Exception as error:
+        usage.calls += 1
+        raise LlmError(f"the model call failed: {redact(str(error))[:300]}") from None
+    usage.add(reply)
+    by_name = {tool.name: tool for tool in tools}
+    results: list[ToolCall] = []
+    for call in getattr(reply, "tool_calls", [])[:max_calls]:
+        tool, args = by_name.get(call["name"]), dict(call.get("args") or {})
+        if tool is None:
+            results.append(ToolCall(call["name"], args, "no such tool"))
+            continue
+        try:
+            answer = await tool.ainvoke(args)
+        except Exception as error:  # a tool's failure is something to tell the model, not to crash on
+            answer = f"failed: {redact(str(error))[:300]}"
+        results.append(ToolCall(call["name"], args, str(answer)[:TOOL_RESULT_CHARS]))
+    return results
+
+
 async def tool_round(
     llm: BaseChatModel,
     messages: Sequence[BaseMessage],
@@ -152,31 +211,8 @@ async def tool_round(
     *,
     max_calls: int = 3,
 ) -> list[str]:
-    """Let the model call some of `tools` once (at most `max_calls`), run them, and return what each
-    said as text for the next prompt. A model that calls none is fine: the list is empty."""
-    if not tools:
-        return []
-    try:
-        with timed("llm"):
-            reply = await llm.bind_tools(list(tools), tool_choice="auto").ainvoke(list(messages))
-    except Exception as error:
-        usage.calls += 1
-        raise LlmError(f"the model call failed: {redact(str(error))[:300]}") from None
-    usage.add(reply)
-    by_name = {tool.name: tool for tool in tools}
-    results: list[str] = []
-    for call in getattr(reply, "tool_calls", [])[:max_calls]:
-        tool = by_name.get(call["name"])
-        if tool is None:
-            results.append(f"{call['name']}: no such tool")
-            continue
-        try:
-            answer = await tool.ainvoke(call["args"])
-        except Exception as error:  # a tool's failure is something to tell the model, not to crash on
-            answer = f"failed: {redact(str(error))[:300]}"
-        arguments = json.dumps(call["args"], sort_keys=True)
-        results.append(f"{call['name']}({arguments}) returned:\n{str(answer)[:TOOL_RESULT_CHARS]}")
-    return results
+    """`call_tools`, each result as text for the next prompt."""
+    return [call.as_text() for call in await call_tools(llm, messages, tools, usage, max_calls=max_calls)]
 
 
 def conversation(system: str, user: str) -> list[BaseMessage]:

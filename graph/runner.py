@@ -65,6 +65,18 @@ class PlayRunner:
         self.checkpointer = checkpointer
         self.sessions, self.incidents = graphs or compiled(checkpointer)
         self._recovered = False
+        if context.play_incidents is None:
+            context.play_incidents = self.open_incident_summaries
+
+    async def open_incident_summaries(self) -> list[str]:
+        """The play's incidents not yet resolved, one line each, for the evaluation's `other_incidents`."""
+        incidents = (await self.session_values()).get("incidents", {})
+        return [
+            f"{item['code']} {item['severity']} ({item.get('agent') or 'no agent'}): {item['title']}, "
+            f"{item.get('status', 'open')}"
+            for item in incidents.values()
+            if item.get("status") != "resolved"
+        ]
 
     @property
     def play_id(self) -> str:
@@ -121,6 +133,8 @@ class PlayRunner:
         await prune(self.checkpointer, [self.play_id], self.context.settings.checkpoints_kept)
         for fingerprint, seen in values.get("recurred", {}).items():
             await self.note_recurrence(fingerprint, seen, values)
+        for fingerprint, members in values.get("joined", {}).items():
+            await self.note_members(fingerprint, members)
         for fingerprint in values.get("opened", []):
             seed = values["seeds"][fingerprint]
             await self.open_incident(
@@ -157,6 +171,15 @@ class PlayRunner:
             )
         sighting = {"at_ns": now, "evidence": seen["evidence"]}
         return await self._invoke(view.thread_id, {"recurrences": [sighting], "now_ns": now})
+
+    async def note_members(self, fingerprint: str, members: list[Json]) -> IncidentView | None:
+        """Findings with the incident's cause (other agents it hit) go to its thread: a comment on its
+        issue. One waiting for a human gets it too (the human should know who else is hit): the run
+        notes them and stops at the same question again (await_human writes nothing before asking)."""
+        view = await self.incident(fingerprint)
+        if not view.values or view.values.get("stage") == "done":
+            return None
+        return await self._invoke(view.thread_id, {"members": members, "now_ns": self.clock()})
 
     async def run_due_incidents(self, *, concurrency: int = 1) -> list[IncidentView]:
         """Run every incident whose wait is over (CI to look at again, GitHub to retry)."""
@@ -221,6 +244,7 @@ class PlayRunner:
         values = await self.session_values()
         return [
             view
-            for fingerprint in values.get("incidents", {})
+            for fingerprint, opened in values.get("incidents", {}).items()
+            if opened.get("status") != "joined"  # its thread is the incident it joined
             for view in await self.generations(fingerprint)
         ]

@@ -49,6 +49,7 @@ class SessionState(TypedDict):
     opened: NotRequired[list[str]]  # fingerprints this pass opened an incident for
     seeds: NotRequired[dict[str, Json]]  # what each of those incidents starts from (finding, evidence)
     recurred: NotRequired[dict[str, Json]]  # known fingerprint -> {finding, evidence} seen again this pass
+    joined: NotRequired[dict[str, list[Json]]]  # open incident -> findings that joined it this pass
     passes: NotRequired[int]
     lines_seen: NotRequired[int]
     event_pending: NotRequired[
@@ -78,6 +79,8 @@ class IncidentState(TypedDict):
     evidence: list[str]  # redacted log lines around the finding, with their times
     facts: list[str]  # what Kubernetes and the pre-flight check say, in words
     expected_tools: list[str]  # what the session declared for the finding's agent
+    pods: NotRequired[dict[str, str]]  # the play's pods -> agent, when the incident opened
+    investigation: NotRequired[list[Json]]  # the evaluation's tool calls: {tool, args, tokens}
     checklist: NotRequired[list[Json]]  # a pre-flight finding's checklist (graph/triage/checklist.py)
     task_id: NotRequired[str | None]  # the task of the agent's CodeRun
     max_iterations: NotRequired[int]  # remediation attempts before a human is asked (cto-config)
@@ -101,6 +104,9 @@ class IncidentState(TypedDict):
     wake_at_ns: NotRequired[int | None]  # when a waiting incident wants to run again
     recurrences: NotRequired[Annotated[list[Json], operator.add]]  # later sightings: {at_ns, evidence}
     recurrences_noted: NotRequired[int]
+    # findings of other agents or codes with this incident's cause (graph/triage/correlate.py)
+    members: NotRequired[Annotated[list[Json], operator.add]]
+    members_noted: NotRequired[int]  # how many of them the issue already shows
     timeline: NotRequired[Annotated[list[Event], operator.add]]
 
 

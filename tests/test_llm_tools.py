@@ -10,8 +10,10 @@ from kubernetes import client as k8s
 from tests import kube_cassettes
 from tests.http_harness import Reply, ScriptedServer, cassette
 from tools.kubernetes import KubernetesTools, api_client
-from tools.llm_tools import CHARS_PER_TOKEN, bounded, play_logs_tool, pod_status_tool
+from tools.llm_tools import CHARS_PER_TOKEN, Investigation, bounded
 from tools.loki import LokiClient, LokiConfig
+from tools.loki_streams import LokiEntry
+from tools.play_logs import KubeClusterFacts, LokiPlayLogs, MemoryPlayLogs, TextClusterFacts
 
 T0 = 1_795_497_600_000_000_000
 TOKEN = "gh" + "p_" + "Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8"
@@ -31,8 +33,17 @@ def test_bounded_redacts() -> None:
     assert TOKEN not in bounded([f"push with {TOKEN}"]) and "[REDACTED:github-token]" in bounded([TOKEN])
 
 
+POD = "coderun-rex-t1-play-42-x7k2p"
+
+
+def _investigation(**sources: object) -> Investigation:
+    return Investigation(
+        anchor_ns=T0 + 60 * 10**9, pods={POD: "rex", "coderun-blaze-t2-z9q8w": "blaze"}, **sources
+    )
+
+
 @pytest.mark.anyio
-async def test_play_logs_tool_is_scoped_to_the_play_and_escapes_the_filter() -> None:
+async def test_search_is_scoped_to_the_play_pods_anchored_at_the_finding_and_escaped() -> None:
     values = [[str(T0 + i * 10**9), f"step {i} with {TOKEN}"] for i in range(3)]
     body = {
         "status": "success",
@@ -40,47 +51,70 @@ async def test_play_logs_tool_is_scoped_to_the_play_and_escapes_the_filter() -> 
     }
     with ScriptedServer([Reply(200, body)]) as server:
         async with LokiClient(LokiConfig(server.url)) as loki:
-            tool = play_logs_tool(
-                loki, {"namespace": "cto", "workflow_name": "play-42"}, now_ns=lambda: T0 + 60 * 10**9
-            )
-            answer = await tool.ainvoke({"contains": 'say "hi"', "minutes": 1, "limit": 10})
+            investigation = _investigation(logs=LokiPlayLogs(loki, "cto", [POD]), facts=None)
+            search = {tool.name: tool for tool in investigation.tools()}["search_logs"]
+            answer = await search.ainvoke({"contains": 'say "hi"', "agent": "rex", "minutes_before": 1})
     query = parse_qs(urlparse(server.seen[0].path).query)
-    assert query["query"] == ['{namespace="cto", workflow_name="play-42"} |= "say \\"hi\\""']
-    assert query["start"] == [str(T0)] and query["limit"] == ["10"]
+    assert query["query"] == [
+        r'{namespace="cto", pod=~"coderun\\-rex\\-t1\\-play\\-42\\-x7k2p"} |~ "(?i)say \\\"hi\\\""'
+    ]
+    assert query["start"] == [str(T0)] and query["direction"] == ["backward"]
     assert answer.splitlines()[0] == "05:20:00.000 [rex] step 0 with [REDACTED:github-token]"
-    assert TOKEN not in answer
+    assert TOKEN not in answer and investigation.returned == answer.splitlines()
 
 
 @pytest.mark.anyio
-async def test_play_logs_tool_reports_failures_as_text() -> None:
+async def test_a_query_outside_the_play_reads_nothing_and_failures_are_text() -> None:
     with ScriptedServer([Reply(400, "parse error at line 1, col 9")]) as server:
         async with LokiClient(LokiConfig(server.url)) as loki:
-            answer = await play_logs_tool(loki, {"namespace": "cto"}).ainvoke({})
-    assert answer.startswith("Loki query failed: Loki answered 400")
+            investigation = _investigation(logs=LokiPlayLogs(loki, "cto", [POD]), facts=None)
+            search = {tool.name: tool for tool in investigation.tools()}["search_logs"]
+            outside = await search.ainvoke({"pod": "kube-apiserver"})
+            nobody = await search.ainvoke({"agent": "tess"})
+            failed = await search.ainvoke({})
+    assert outside.startswith("kube-apiserver is not a pod of this play") and "no pod of agent tess" in nobody
+    assert len(server.seen) == 1 and failed.startswith("the log query failed: Loki answered 400")
 
 
-def test_pod_status_tool_summarises_the_pod_from_the_cluster() -> None:
+@pytest.mark.anyio
+async def test_memory_logs_read_the_first_lines_of_a_pod_and_search_any_case() -> None:
+    entries = [
+        LokiEntry(T0 + i * 10**9, f"line {i} {'WARN slow' if i == 3 else 'ok'}", {"pod": POD})
+        for i in range(50)
+    ]
+    entries.append(LokiEntry(T0, "other pod WARN", {"pod": "coderun-blaze-t2-z9q8w"}))
+    investigation = _investigation(
+        logs=MemoryPlayLogs(entries), facts=TextClusterFacts("Status: CrashLoopBackOff")
+    )
+    tools = {tool.name: tool for tool in investigation.tools()}
+    assert sorted(tools) == ["log_start", "pod_status", "search_logs"]
+    start = await tools["log_start"].ainvoke({"agent": "rex", "lines": 2})
+    assert [line.split("] ")[1] for line in start.splitlines()] == ["line 0 ok", "line 1 ok"]
+    warned = await tools["search_logs"].ainvoke({"contains": "warn", "pod": POD})
+    assert warned.endswith("line 3 WARN slow") and "other pod" not in warned
+    assert await tools["pod_status"].ainvoke({"agent": "rex"}) == "Status: CrashLoopBackOff"
+
+
+@pytest.mark.anyio
+async def test_pod_status_summarises_the_pod_from_the_cluster() -> None:
     configuration = k8s.Configuration(host=kube_cassettes.HOST)
-    tool = pod_status_tool(KubernetesTools(api_client(configuration), "cto"))
+    facts = KubeClusterFacts(KubernetesTools(api_client(configuration), "cto"), [POD])
+    investigation = _investigation(logs=None, facts=facts)
+    tool = investigation.tools()[0]
     with cassette("kubernetes/pod_events_and_logs"):
-        answer = tool.invoke({"pod": "coderun-rex-t1-play-42-x7k2p", "log_lines": 100})
+        answer = await tool.ainvoke({"pod": POD})
     assert "pod coderun-rex-t1-play-42-x7k2p: phase Running" in answer
     assert "waiting CrashLoopBackOff ready=False restarts=5, last ended Error (exit 1)" in answer
-    assert "event Warning BackOff x23" in answer and "missing: [brave_search]" in answer
+    assert "event Warning BackOff x23" in answer
 
 
-def test_file_at_ref_tool_numbers_lines_and_reports_missing_files() -> None:
-    from tests import github_cassettes as gh
-    from tools.github import GitHubConfig, GitHubTools
-    from tools.llm_tools import file_at_ref_tool
+@pytest.mark.anyio
+async def test_other_incidents_and_failed_checks_are_offered_only_when_there_is_something() -> None:
+    async def incidents() -> list[str]:
+        return ["A12 critical (blaze): MCP server init failure, open"]
 
-    github = GitHubTools(
-        GitHubConfig(token="test-token", write_spacing_s=None), gh.REPOSITORY, sleep=lambda _s: None
-    )
-    tool = file_at_ref_tool(github)
-    with cassette("github/code"):
-        answer = tool.invoke({"path": "README.md", "ref": "main"})
-    assert answer.startswith("    1  # Yoga Bo")
-    with cassette("github/errors"):
-        missing = tool.invoke({"path": "missing.txt", "ref": "main"})
-    assert missing == "GitHub read failed: read missing.txt at main: Not Found"
+    assert _investigation(logs=None, facts=None).tools() == []
+    investigation = _investigation(logs=None, facts=None, incidents=incidents, ci_detail="test: failure")
+    tools = {tool.name: tool for tool in investigation.tools()}
+    assert await tools["other_incidents"].ainvoke({}) == "A12 critical (blaze): MCP server init failure, open"
+    assert await tools["failed_checks"].ainvoke({}) == "test: failure"

@@ -301,3 +301,21 @@ def test_a_long_healthy_transcript_full_of_errors_files_nothing() -> None:
         assert any(text in line for line in read), text
     assert any('"type":"result","subtype":"success","is_error":false' in line for line in read)
     assert writes("healthy-transcript", "POST", "") == 0 and writes("healthy-transcript", "PATCH", "") == 0
+
+
+def test_one_tools_server_outage_that_hits_three_agents_is_one_issue_naming_them() -> None:
+    result, report = run("tools-outage")
+    [filed] = report["issues"]
+    assert filed["title"] == "[HEAL-A12] MCP server init failure: rex, blaze (play-outage)"
+    [body] = [b["body"] for b in bodies("tools-outage", "POST", "/issues")]
+    assert (
+        "| also affected | blaze (pod `" in body
+        and "same endpoint cto-tools.cto.svc.cluster.local:8080" in body
+    )
+    comments = [b["body"] for b in bodies("tools-outage", "POST", "/comments")]
+    assert any("### Also affected (same cause)" in c and "`cleo`" in c for c in comments)
+    [incident] = [view for view in result.incidents if view.values["finding"]["agent"] == "rex"]
+    assert [m["agent"] for m in incident.values["members"]] == ["blaze", "cleo"]
+    assert incident.values["members_noted"] == 2
+    events = [e["event"] for e in result.session["timeline"]]
+    assert events.count("correlated") == 2

@@ -37,6 +37,7 @@ async def file_issue(state: IncidentState, runtime: Runtime[HealerContext]) -> d
         checklist=state.get("checklist", []),
         analysis=analysis,
         analysis_note=state.get("analysis_note"),
+        members=state.get("members", []),
     )
     github = context.github
     if github is None:
@@ -45,7 +46,7 @@ async def file_issue(state: IncidentState, runtime: Runtime[HealerContext]) -> d
             "issue_body": text,
             "timeline": [event(now, "issue not filed", "GitHub is not configured")],
         }
-    title, labels = issue.title(finding, play_id), issue.labels(finding, play_id)
+    title, labels = issue.title(finding, play_id, state.get("members", [])), issue.labels(finding, play_id)
     key = issue.marker_key(finding.fingerprint, state.get("generation", 1))
     try:
         found = await asyncio.to_thread(github.find_labelled_issue, key, issue.finding_labels(play_id))

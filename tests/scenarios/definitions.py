@@ -394,6 +394,70 @@ HEALTHY_TRANSCRIPT = Definition(
     ],
 )
 
+
+def _mcp_check_unreachable(at: float) -> list[tuple[float, str]]:
+    """The CTO container's MCP diagnostics (templates/_shared/partials/mcp-check.sh.hbs, lines of
+    ../shared/corpus/cto-platform-lines.json) when the tools server does not answer."""
+    return [
+        (at, "🔧 MCP Tools Diagnostics:"),
+        (at + 0.1, "  ✅ tools binary found: /usr/local/bin/tools"),
+        (at + 0.2, "  → Server URL: http://cto-tools.cto.svc.cluster.local:8080"),
+        (at + 5.2, "  ❌ Server unreachable (connection failed/timeout)"),
+    ]
+
+
+_OUTAGE_REMOTE: list[str] = []  # nothing remote declared: the outage is the only failure
+
+TOOLS_OUTAGE = Definition(
+    name="tools-outage",
+    description="The tools server is down: Rex's and Blaze's MCP checks both find it unreachable in the same pass, and Cleo's a pass later: one A12 issue names Rex and Blaze, and Cleo is a comment on it",
+    play_id="play-outage",
+    pod_output="each pod prints the CTO container's MCP diagnostics (`🔧 MCP Tools Diagnostics:`, `→ Server URL: http://cto-tools.cto.svc.cluster.local:8080`, `❌ Server unreachable (connection failed/timeout)`), then the agent works without the remote tools",
+    max_passes=10,
+    agents=[
+        Agent(
+            "rex",
+            "5DLabs-Rex",
+            21,
+            _OUTAGE_REMOTE,
+            FS,
+            lines=[
+                (-25, "INFO Starting agent rex (claude, claude-sonnet-4) for task 21"),
+                *_mcp_check_unreachable(-24),
+                *_inventory("rex", [], ["read_file", "write_file"], at=-23.5),
+                *_work("rex", 0),
+            ],
+        ),
+        Agent(
+            "blaze",
+            "5DLabs-Blaze",
+            22,
+            _OUTAGE_REMOTE,
+            FS,
+            lines=[
+                (-23, "INFO Starting agent blaze (claude, claude-sonnet-4) for task 22"),
+                *_mcp_check_unreachable(-22),
+                *_inventory("blaze", [], ["read_file", "write_file"], at=-21.5),
+                *_work("blaze", 2),
+            ],
+        ),
+        Agent(
+            "cleo",
+            "5DLabs-Cleo",
+            23,
+            _OUTAGE_REMOTE,
+            FS,
+            running_from_s=10,
+            lines=[
+                (14, "INFO Starting agent cleo (claude, claude-sonnet-4) for task 23"),
+                *_mcp_check_unreachable(15),
+                *_inventory("cleo", [], ["read_file", "write_file"], at=15.5),
+                *_work("cleo", 25),
+            ],
+        ),
+    ],
+)
+
 ALL = [
     PREFLIGHT_A10,
     RUNTIME_PANIC,
@@ -405,5 +469,6 @@ ALL = [
     STREAM_PREFLIGHT,
     CODEX_AUTH,
     HEALTHY_TRANSCRIPT,
+    TOOLS_OUTAGE,
 ]
 BY_NAME = {definition.name: definition for definition in ALL}
