@@ -7,6 +7,7 @@ engine: nothing from the LLM, GitHub or server stacks.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -88,6 +89,29 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--format", choices=("timeline", "json"), default="timeline")
     replay.add_argument("--database-url", help="keep the checkpoints here (default: a temporary SQLite file)")
     replay.set_defaults(run=_replay)
+    evaluate = commands.add_parser(
+        "eval",
+        help="score Healer's analyses on a rubric suite (default evals/)",
+        description="Run a rubric suite: triage each case's logs, evaluate the incident it opens and score the "
+        "analysis against the statements it must contain. Offline (default) from recorded model answers; "
+        "--live against the configured model (OPENAI_BASE_URL / OPENAI_API_KEY, HEALER_EVALUATION_MODEL); "
+        "--record live, writing the recordings. Exit status 0 whatever the score; 2 on a bad suite.",
+    )
+    evaluate.add_argument("suite", nargs="?", type=Path, default=Path("evals"))
+    evaluate.add_argument("--format", choices=("table", "json"), default="table")
+    evaluate.add_argument(
+        "--mode",
+        choices=("with", "without", "both"),
+        default="with",
+        help="with the investigation (tool calls) or the finding's window alone",
+    )
+    evaluate.add_argument("--case", action="append", help="only this case (repeatable)")
+    evaluate.add_argument("--live", action="store_true", help="ask the configured model, record nothing")
+    evaluate.add_argument("--record", action="store_true", help="ask the configured model and record it")
+    evaluate.add_argument(
+        "--price-per-1k-tokens", type=float, default=0.0, help="for the cost column (0: a local model)"
+    )
+    evaluate.set_defaults(run=_eval)
     watch = commands.add_parser(
         "watch",
         help="watch one play live",
@@ -145,7 +169,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _watch(args: argparse.Namespace) -> int:
     import asyncio
-    import json
 
     from graph.config import HealerSettings
     from graph.summary import summary, timeline
@@ -180,7 +203,6 @@ def _watch(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     import asyncio
-    import json
 
     from vcr.errors import CannotOverwriteExistingCassetteException
 
@@ -207,6 +229,30 @@ def _replay(args: argparse.Namespace) -> int:
         f"status: {report['status']}; {len(report['findings'])} findings, {len(report['issues'])} issues, "
         f"{len(report['pull_requests'])} pull requests, {report['notifications']} notifications"
     )
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from evaluation.cases import CaseError
+    from evaluation.suite import as_json, run, table
+    from graph.config import HealerSettings
+
+    modes = ("with", "without") if args.mode == "both" else (args.mode,)
+    options = {
+        "live": args.live,
+        "record": args.record,
+        "only": args.case,
+        "price_per_1k_tokens": args.price_per_1k_tokens,
+    }
+    try:
+        results = {mode: run(args.suite, mode, HealerSettings(), **options) for mode in modes}
+    except (CaseError, ValueError) as error:
+        raise InputError(str(error)) from None
+    if args.format == "json":
+        reports = [as_json(mode, scores) for mode, scores in results.items()]
+        print(json.dumps(reports[0] if len(reports) == 1 else {"modes": reports}, indent=2))
+    else:
+        print("\n\n".join(table(mode, scores) for mode, scores in results.items()))
     return 0
 
 

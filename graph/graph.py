@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
@@ -65,16 +67,23 @@ def incident_graph(checkpointer: Checkpointer = None) -> CompiledStateGraph:
     builder.add_conditional_edges("remediate", after_remediate)
     builder.add_conditional_edges("verify", after_verify)
     builder.add_edge("resolve", END)
-    builder.add_conditional_edges("escalate", lambda state: END if state.get("wake_at_ns") else "await_human")
+    builder.add_conditional_edges("escalate", after_escalate)
     builder.add_conditional_edges("await_human", after_decision)
     builder.add_conditional_edges("note_recurrence", _continue)
     return builder.compile(checkpointer=checkpointer, name="healer-incident")
 
 
 # --- routers ------------------------------------------------------------------------------------------
+# Each router's return type names every node it may route to: LangGraph draws the compiled graph's edges
+# from it (`get_graph()`, Studio). `"__end__"` is END.
+
+End = Literal["__end__"]
+Resume = Literal[
+    "evaluate", "file_issue", "notify", "escalate", "await_human", "verify", "remediate", "__end__"
+]
 
 
-def next_step(state: IncidentState) -> str:
+def next_step(state: IncidentState) -> Literal[Resume, "note_recurrence"]:
     """Where an invocation starts: new evidence first, then the first step the incident has not finished."""
     if state.get("issue") and len(state.get("recurrences", [])) > state.get("recurrences_noted", 0):
         return "note_recurrence"
@@ -83,7 +92,7 @@ def next_step(state: IncidentState) -> str:
     return _continue(state)
 
 
-def _continue(state: IncidentState) -> str:
+def _continue(state: IncidentState) -> Resume:
     stage = state.get("stage", "new")
     if stage == "done":
         return END
@@ -102,7 +111,7 @@ def _continue(state: IncidentState) -> str:
     return END
 
 
-def after_evaluate(state: IncidentState) -> str:
+def after_evaluate(state: IncidentState) -> Literal["escalate", "file_issue", "remediate"]:
     if state.get("escalation_reason"):
         return "escalate" if state.get("issue") else "file_issue"
     if "issue" not in state:
@@ -110,11 +119,13 @@ def after_evaluate(state: IncidentState) -> str:
     return _remediate_or_escalate(state)  # a re-evaluation after a failed attempt
 
 
-def after_file_issue(state: IncidentState) -> str:
+def after_file_issue(state: IncidentState) -> Literal["notify", "__end__"]:
     return "notify" if "issue" in state else END  # not filed: GitHub is down, try again later
 
 
-def after_notify(state: IncidentState, runtime: Runtime[HealerContext]) -> str:
+def after_notify(
+    state: IncidentState, runtime: Runtime[HealerContext]
+) -> Literal["escalate", "remediate", "__end__"]:
     finding, analysis = state["finding"], state.get("analysis")
     if state.get("escalation_reason") and state.get("issue"):
         return "escalate"
@@ -128,7 +139,7 @@ def after_notify(state: IncidentState, runtime: Runtime[HealerContext]) -> str:
     return "remediate"
 
 
-def after_remediate(state: IncidentState) -> str:
+def after_remediate(state: IncidentState) -> Literal["verify", "evaluate", "escalate", "__end__"]:
     if state.get("wake_at_ns"):
         return END
     if state.get("escalation_reason"):
@@ -137,14 +148,18 @@ def after_remediate(state: IncidentState) -> str:
     return "verify" if last.ci == "pending" else _retry_or_escalate(state)
 
 
-def after_verify(state: IncidentState) -> str:
+def after_verify(state: IncidentState) -> Literal["resolve", "evaluate", "escalate", "__end__"]:
     if state.get("wake_at_ns"):
         return END
     last = Attempt.model_validate(state["attempts"][-1])
     return "resolve" if last.ci == "success" else _retry_or_escalate(state)
 
 
-def after_decision(state: IncidentState) -> str:
+def after_escalate(state: IncidentState) -> Literal["await_human", "__end__"]:
+    return END if state.get("wake_at_ns") else "await_human"  # GitHub down: escalate again later
+
+
+def after_decision(state: IncidentState) -> Literal["remediate", "escalate", "resolve", "await_human"]:
     decision = (state.get("decision") or {}).get("action")
     if decision == "retry":
         return _remediate_or_escalate(state)
@@ -158,10 +173,10 @@ def _attempts_left(state: IncidentState, max_iterations: int) -> int:
     return max_iterations - counted
 
 
-def _retry_or_escalate(state: IncidentState) -> str:
+def _retry_or_escalate(state: IncidentState) -> Literal["evaluate", "escalate"]:
     """After a failed attempt: re-evaluate with what CI said, or hand over when the attempts are spent."""
     return "evaluate" if _attempts_left(state, state.get("max_iterations", 3)) > 0 else "escalate"
 
 
-def _remediate_or_escalate(state: IncidentState) -> str:
+def _remediate_or_escalate(state: IncidentState) -> Literal["remediate", "escalate"]:
     return "remediate" if _attempts_left(state, state.get("max_iterations", 3)) > 0 else "escalate"

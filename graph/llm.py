@@ -22,6 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.utils.json import parse_partial_json
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, ValidationError
 
@@ -137,11 +138,32 @@ async def structured(
         parsed = reply.get("parsed")
         if isinstance(parsed, schema):
             return parsed
+        if (salvaged := salvage(raw, schema)) is not None:
+            return salvaged
         problem = _why_unparsed(raw, reply.get("parsing_error"), schema)
         conversation.append(
             HumanMessage(f"That answer was not valid: {problem}. Call {schema.__name__} again, fixing it.")
         )
     raise LlmError(f"the model gave no valid {schema.__name__}: {problem}")
+
+
+def salvage(raw: AIMessage | None, schema: type[M]) -> M | None:
+    """The answer of a function call cut short by `max_tokens` (its arguments end mid-string), when what
+    was written before the cut is a valid `schema`: the unfinished last string is dropped, every open list
+    and object closed. A small model writes long quoted evidence last, so the cut costs only that."""
+    for call in getattr(raw, "invalid_tool_calls", None) or []:
+        text = call.get("args") or ""
+        if call.get("name") != schema.__name__ or not isinstance(text, str):
+            continue
+        for end in (text.rfind('",'), text.rfind('"]'), text.rfind('"}')):
+            if end <= 0:
+                continue
+            try:
+                partial = parse_partial_json(text[: end + 1])
+                return schema.model_validate(partial) if isinstance(partial, dict) else None
+            except (ValueError, ValidationError):
+                continue
+    return None
 
 
 def _why_unparsed(raw: AIMessage | None, error: Any, schema: type[BaseModel]) -> str:

@@ -10,9 +10,10 @@ The same code records a scenario (`record=True`) against live services.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +34,7 @@ from tools.discord import DiscordConfig, DiscordNotifier
 from tools.github import GitHubConfig, GitHubTools
 from tools.kubernetes import KubernetesTools, api_client
 from tools.loki import LokiClient, LokiConfig
-from tools.recording import replaying
+from tools.recording import replaying, sent, unplayed_writes
 
 STRICT = ConfigDict(extra="forbid")
 T = TypeVar("T")
@@ -215,6 +216,7 @@ class ReplayResult:
     session: Json
     incidents: list[Any]
     crashes: int
+    sent: list[Json] = field(default_factory=list)  # the requests the run made (recorded ones it played)
 
 
 async def replay(
@@ -225,6 +227,7 @@ async def replay(
     live: dict[str, str] | None = None,
     rewrites: dict[str, str] | None = None,
     clock: VirtualClock | None = None,
+    whole: bool = True,
 ) -> ReplayResult:
     loaded = load(folder, recorded=not record)
     scenario = loaded.scenario
@@ -232,8 +235,16 @@ async def replay(
     with contextlib.ExitStack() as stack:
         if database_url is None:
             database_url = f"sqlite:///{stack.enter_context(tempfile.TemporaryDirectory())}/replay.db"
-        stack.enter_context(replaying(loaded.traffic, services, record=record, rewrites=rewrites))
-        return await _run(loaded, settings_for(scenario, database_url), live or {}, clock)
+        cassette = stack.enter_context(replaying(loaded.traffic, services, record=record, rewrites=rewrites))
+        result = await _run(loaded, settings_for(scenario, database_url), live or {}, clock)
+        if record:
+            return result
+        if whole and (missing := unplayed_writes(cassette)):
+            raise ScenarioError(
+                f"the run did not make {len(missing)} recorded writes (or made them differently): "
+                + "; ".join(missing[:5])
+            )
+        return dataclasses.replace(result, sent=sent(cassette))
 
 
 def clock_of(scenario: Scenario) -> VirtualClock:

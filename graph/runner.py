@@ -96,12 +96,12 @@ class PlayRunner:
         """After a restart: finish what a killed runner left half done. An incident the session opened but
         whose thread never started is started; one stopped inside a step resumes from its checkpoint."""
         values = await self.session_values()
-        views = [await self.incident(fingerprint) for fingerprint in values.get("incidents", {})]
-        self.context.budget.take(
-            sum(view.values.get("llm_calls", 0) for view in views)
-        )  # what was spent before
+        views = await self.all_incidents()
+        self.context.budget.count_spent(sum(view.values.get("llm_calls", 0) for view in views))
         recovered = []
-        for fingerprint in values.get("incidents", {}):
+        for fingerprint, opened in values.get("incidents", {}).items():
+            if opened.get("status") == "joined":
+                continue  # its thread is the incident it joined
             view = await self.incident(fingerprint)
             if not view.values and fingerprint in values.get("seeds", {}):
                 seed = incident_input(

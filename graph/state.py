@@ -121,19 +121,17 @@ _STRICT = ConfigDict(extra="ignore")
 
 class Analysis(BaseModel):
     """The evaluation model's root-cause analysis. Facts (seen in the evidence) are kept apart from
-    hypotheses (what may explain them)."""
+    hypotheses (what may explain them). A small model writes the fields in this order, so what decides
+    the incident comes first and the long quoted evidence last: an answer cut short loses the least."""
 
     model_config = _STRICT
 
-    facts: list[str] = Field(description="what the log lines show, each a short sentence; nothing guessed")
-    evidence: list[str] = Field(description="the log lines that prove the facts, copied exactly as shown")
     summary: str = Field(
         description="one sentence for an operator: which agent, and what failed or is missing, by name"
     )
     root_cause: str = Field(
         description="the most likely root cause, naming the tool, file or setting involved"
     )
-    hypotheses: list[str] = Field(default_factory=list, description="possible explanations, not yet proven")
     category: Literal[
         "tooling", "configuration", "infrastructure", "authentication", "code", "agent", "unknown"
     ] = Field(description="the kind of failure")
@@ -141,6 +139,11 @@ class Analysis(BaseModel):
     confidence: float = Field(ge=0, le=1, description="0 to 1: how sure the root cause is")
     automatable: bool = Field(description="true if a change to files in the repository can fix it")
     suggested_fix: str = Field(description="what should change, concretely")
+    facts: list[str] = Field(description="what the log lines show, each a short sentence; nothing guessed")
+    evidence: list[str] = Field(
+        description="at most five log lines that prove the facts, copied exactly as shown"
+    )
+    hypotheses: list[str] = Field(default_factory=list, description="possible explanations, not yet proven")
     files_involved: list[str] = Field(
         default_factory=list, description="repository-relative paths likely involved"
     )

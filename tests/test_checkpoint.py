@@ -42,6 +42,19 @@ def test_sqlite_checkpoints_are_pruned(tmp_path: Path) -> None:
     assert 0 < incident_checkpoints <= 10
 
 
+def test_pruning_keeps_exactly_the_newest_checkpoints_of_a_long_session(tmp_path: Path) -> None:
+    """A session of more passes than HEALER_CHECKPOINTS_KEPT (10): one checkpoint a pass, ten kept."""
+    url = f"sqlite:///{tmp_path}/healer.db"
+    result = asyncio.run(replay(SCENARIO.with_name("healthy-transcript"), database_url=url))
+    assert result.session["passes"] > 10
+
+    async def count() -> int:
+        async with open_checkpointer(url) as saver:
+            return await checkpoint_count(saver, "play-transcript")
+
+    assert asyncio.run(count()) == 10
+
+
 @pytest.mark.live
 def test_postgres_gives_the_same_outcome_as_sqlite(tmp_path: Path) -> None:
     with scratch_postgres() as url:

@@ -15,7 +15,7 @@ import pytest
 
 from graph.checkpoint import open_checkpointer
 from graph.config import settings_from
-from graph.context import HealerContext
+from graph.context import HealerContext, SessionBudget
 from graph.replay import ReplayResult, replay
 from graph.runner import IncidentView, PlayRunner
 from graph.summary import summary
@@ -50,12 +50,9 @@ def test_each_recording_read_its_definitions_lines(definition: Definition) -> No
     }
 
 
-def writes(name: str, method: str, path_end: str) -> int:
-    return sum(
-        1
-        for item in interactions_of(CASSETTES / name / "http")
-        if item["request"]["method"] == method and item["request"]["uri"].split("?")[0].endswith(path_end)
-    )
+def writes(result: ReplayResult, method: str, path_end: str) -> int:
+    """How many requests the run sent with `method` to an address ending in `path_end`."""
+    return len(_sent(result, method, path_end))
 
 
 def test_healthy_play_files_nothing() -> None:
@@ -78,13 +75,13 @@ def test_noise_that_mentions_errors_files_nothing() -> None:
     assert any("CONFLICT (content): Merge conflict" in line for line in read)
     assert any("##[error]Process completed with exit code 101." in line for line in read)
     assert result.session["preflight_done"] == ["atlas"]
-    assert writes("noisy-but-fine", "POST", "") == 0  # nothing sent anywhere
+    assert writes(result, "POST", "") == 0  # nothing sent anywhere
 
 
 def test_a_run_killed_after_filing_resumes_without_filing_twice() -> None:
     result, report = run("restart-midway")
     assert result.crashes == 1
-    assert writes("restart-midway", "POST", "/issues") == 1
+    assert writes(result, "POST", "/issues") == 1
     [filed] = report["issues"]
     assert filed["title"] == "[HEAL-R3] Retries exhausted: cipher (play-restart)"
     assert report["findings"][0]["code"] == "R3"
@@ -123,11 +120,17 @@ def test_a_human_decision_resumes_an_escalated_incident(tmp_path: Path) -> None:
     assert done.values["timeline"][-2]["event"] == "decided"
 
 
-def bodies(name: str, method: str, path_end: str) -> list[dict[str, Any]]:
+def bodies(result: ReplayResult, method: str, path_end: str) -> list[Any]:
+    """The JSON bodies the run sent (replay checks each against the recording, and that no recorded
+    write is left unmade)."""
+    return [request["body"] for request in _sent(result, method, path_end)]
+
+
+def _sent(result: ReplayResult, method: str, path_end: str) -> list[dict[str, Any]]:
     return [
-        json.loads(item["request"]["body"])
-        for item in interactions_of(CASSETTES / name / "http")
-        if item["request"]["method"] == method and item["request"]["uri"].split("?")[0].endswith(path_end)
+        request
+        for request in result.sent
+        if request["method"] == method and request["uri"].split("?")[0].endswith(path_end)
     ]
 
 
@@ -142,7 +145,7 @@ def test_a_missing_tool_in_the_first_minute_files_an_a10_issue_naming_it() -> No
     [filed] = report["issues"]
     assert filed["title"] == "[HEAL-A10] Tool inventory mismatch: rex (play-a10)"
     assert {"heal", "a10", "severity:critical", "play:play-a10"} <= set(filed["labels"])
-    [body] = [b["body"] for b in bodies("preflight-a10", "POST", "/issues")]
+    [body] = [b["body"] for b in bodies(result, "POST", "/issues")]
     assert "- [ ] **failed:** remote tools accessible \u2014 `missing: brave_search`" in body
     assert "<!-- healer:fingerprint=" in body
     [incident] = result.incidents
@@ -161,23 +164,23 @@ def test_a_panic_alerts_discord_files_an_issue_and_asks_a_human() -> None:
     assert panic.waiting_for_human and panic.values["status"] == "escalated"
     events = [e["event"] for e in panic.values["timeline"]]
     assert events.index("issue filed") < events.index("notified") < events.index("escalated")
-    alerts = [b["embeds"][0]["title"] for b in bodies("runtime-panic", "POST", "/healer-replay")]
+    alerts = [b["embeds"][0]["title"] for b in bodies(result, "POST", "/healer-replay")]
     assert "HEAL Alert: R1" in alerts
     assert report["status"] == "escalated"
 
 
 def test_a_fix_is_proposed_in_a_draft_pr_ci_goes_green_and_the_issue_is_resolved() -> None:
-    _, report = run("remediation-success")
+    result, report = run("remediation-success")
     [pull] = report["pull_requests"]
     assert pull["draft"] is True and pull["ci"] == "success"
-    [opened] = bodies("remediation-success", "POST", "/pulls")
+    [opened] = bodies(result, "POST", "/pulls")
     assert opened["body"].startswith("Fixes #1") and opened["head"].startswith("healer/") and opened["draft"]
-    [blob] = bodies("remediation-success", "POST", "/git/blobs")
+    [blob] = bodies(result, "POST", "/git/blobs")
     fixed = json.loads(blob["content"])  # the model's cto-config.json parses: the trailing comma is gone
     assert fixed["agents"]["cleo"]["tools"]["remote"] == ["github_get_pull_request", "github_create_review"]
-    [tree] = bodies("remediation-success", "POST", "/git/trees")
+    [tree] = bodies(result, "POST", "/git/trees")
     assert [entry["path"] for entry in tree["tree"]] == ["cto-config.json"]
-    assert bodies("remediation-success", "PATCH", "/issues/1") == [
+    assert bodies(result, "PATCH", "/issues/1") == [
         {"state": "closed", "state_reason": "completed"}
     ]
     assert report["issues"][0]["state"] == "closed"
@@ -193,11 +196,11 @@ def test_red_ci_max_iterations_times_hands_over_to_a_human() -> None:
         (2, "failure"),
     ]  # maxIterations is 2 here
     assert [p["number"] for p in report["pull_requests"]] == [2, 3]
-    assert [b["head"] for b in bodies("remediation-exhausted", "POST", "/pulls")] == [
+    assert [b["head"] for b in bodies(result, "POST", "/pulls")] == [
         f"healer/{incident.fingerprint[:8]}-1",
         f"healer/{incident.fingerprint[:8]}-2",
     ]
-    comments = [b["body"] for b in bodies("remediation-exhausted", "POST", "/issues/1/comments")]
+    comments = [b["body"] for b in bodies(result, "POST", "/issues/1/comments")]
     assert [c.splitlines()[0] for c in comments] == [
         "### Remediation attempt #1",
         "### Remediation attempt #1: CI failed",
@@ -205,11 +208,11 @@ def test_red_ci_max_iterations_times_hands_over_to_a_human() -> None:
         "### Remediation attempt #2: CI failed",
         "### Needs a human",
     ]
-    assert bodies("remediation-exhausted", "POST", "/issues/1/labels") == [["needs-human"]]
+    assert bodies(result, "POST", "/issues/1/labels") == [["needs-human"]]
     assert incident.waiting_for_human and incident.values["stage"] == "awaiting_human"
     assert "did not fix it (#1 CI failed, #2 CI failed)" in incident.values["escalation_reason"]
     assert report["status"] == "escalated"
-    assert report["llm"]["calls"] == len(bodies("remediation-exhausted", "POST", "/chat/completions"))
+    assert report["llm"]["calls"] == len(bodies(result, "POST", "/chat/completions"))
 
 
 def test_an_init_event_without_a_declared_tool_files_one_a10_naming_it_and_the_failed_server() -> None:
@@ -223,11 +226,11 @@ def test_an_init_event_without_a_declared_tool_files_one_a10_naming_it_and_the_f
     # the init event (A10, and A12 for its failed server) and the later `No such tool available` tool_result
     # share one fingerprint: one incident, one issue
     assert result.session["occurrences"] == {finding["fingerprint"]: 3}
-    assert writes("stream-preflight", "POST", "/issues") == 1
+    assert writes(result, "POST", "/issues") == 1
     [filed] = report["issues"]
     assert filed["title"] == "[HEAL-A10] Tool inventory mismatch: rex (play-stream)"
     assert {"heal", "a10", "severity:critical", "play:play-stream"} <= set(filed["labels"])
-    [sent] = bodies("stream-preflight", "POST", "/issues")
+    [sent] = bodies(result, "POST", "/issues")
     assert sent["title"] == filed["title"] and set(sent["labels"]) == set(filed["labels"])
     body = sent["body"]
     assert (
@@ -246,7 +249,7 @@ def test_an_init_event_without_a_declared_tool_files_one_a10_naming_it_and_the_f
     evidence = body[body.index("## Evidence") :]
     assert "[claude system/init] tools: [Task, Bash," in evidence and "firecrawl=failed" in evidence
     assert f"<!-- healer:fingerprint={finding['fingerprint']} -->" in body
-    alerts = [b["embeds"][0]["title"] for b in bodies("stream-preflight", "POST", "/healer-replay")]
+    alerts = [b["embeds"][0]["title"] for b in bodies(result, "POST", "/healer-replay")]
     assert alerts == ["HEAL Alert: A10"]
     # lifecycle: the init, the tool_result naming the missing tool, the final result
     assert report["agent_records"] == {"lifecycle": 3, "transcript": 14}
@@ -265,15 +268,15 @@ def test_a_codex_turn_failed_with_401_files_one_r5_issue() -> None:
     # `Reconnecting... n/5` and the `error` before `turn.failed` are not findings of their own
     assert result.session["occurrences"] == {finding["fingerprint"]: 1}
     assert report["agent_records"] == {"lifecycle": 9}  # Codex's thread/turn/error events
-    assert writes("codex-auth", "POST", "/issues") == 1
-    [sent] = bodies("codex-auth", "POST", "/issues")
+    assert writes(result, "POST", "/issues") == 1
+    [sent] = bodies(result, "POST", "/issues")
     assert sent["title"] == "[HEAL-R5] Authentication failure: blaze (play-codex)"
     assert set(sent["labels"]) == {"heal", "r5", "severity:critical", "play:play-codex"}
     body = sent["body"]
     assert "- triage: turn.failed: exceeded retry limit, last status: 401 Unauthorized, request id: " in body
     assert '{"type":"error","message":"Reconnecting... 5/5"}' in body  # the evidence window, verbatim
     assert "## Pre-flight checklist" not in body  # R5 is not a pre-flight code
-    alerts = [b["embeds"][0]["title"] for b in bodies("codex-auth", "POST", "/healer-replay")]
+    alerts = [b["embeds"][0]["title"] for b in bodies(result, "POST", "/healer-replay")]
     assert alerts[0] == "HEAL Alert: R5"
     [incident] = result.incidents
     assert incident.waiting_for_human and report["pull_requests"] == []
@@ -300,22 +303,39 @@ def test_a_long_healthy_transcript_full_of_errors_files_nothing() -> None:
     ):
         assert any(text in line for line in read), text
     assert any('"type":"result","subtype":"success","is_error":false' in line for line in read)
-    assert writes("healthy-transcript", "POST", "") == 0 and writes("healthy-transcript", "PATCH", "") == 0
+    assert writes(result, "POST", "") == 0 and writes(result, "PATCH", "") == 0
 
 
 def test_one_tools_server_outage_that_hits_three_agents_is_one_issue_naming_them() -> None:
     result, report = run("tools-outage")
     [filed] = report["issues"]
     assert filed["title"] == "[HEAL-A12] MCP server init failure: rex, blaze (play-outage)"
-    [body] = [b["body"] for b in bodies("tools-outage", "POST", "/issues")]
+    [body] = [b["body"] for b in bodies(result, "POST", "/issues")]
     assert (
         "| also affected | blaze (pod `" in body
         and "same endpoint cto-tools.cto.svc.cluster.local:8080" in body
     )
-    comments = [b["body"] for b in bodies("tools-outage", "POST", "/comments")]
+    comments = [b["body"] for b in bodies(result, "POST", "/comments")]
     assert any("### Also affected (same cause)" in c and "`cleo`" in c for c in comments)
     [incident] = [view for view in result.incidents if view.values["finding"]["agent"] == "rex"]
     assert [m["agent"] for m in incident.values["members"]] == ["blaze", "cleo"]
     assert incident.values["members_noted"] == 2
     events = [e["event"] for e in result.session["timeline"]]
     assert events.count("correlated") == 2
+
+
+def test_a_restarted_runner_counts_the_llm_calls_spent_before_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/healer.db"
+    result = asyncio.run(replay(CASSETTES / "preflight-a10", database_url=url))
+    spent = sum(view.values.get("llm_calls", 0) for view in result.incidents)
+    assert spent >= 1
+
+    async def restarted() -> int:
+        async with open_checkpointer(url) as saver:
+            budget = SessionBudget(limit=1)  # less than was spent: still counted in full
+            context = HealerContext(settings=settings_from({"database_url": url}), budget=budget)
+            runner = PlayRunner(result.loaded.session, context, saver, clock=lambda: 0)
+            await runner.recover()
+            return budget.used
+
+    assert asyncio.run(restarted()) == spent

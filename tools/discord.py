@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from tools.calls import timed
 from tools.fence import neutralised
 from tools.redact import redact
-from tools.retrying import GaveUp, send_with_retries
+from tools.retrying import GaveUp, retry_after_s, send_with_retries
 
 log = logging.getLogger(__name__)
 
@@ -166,10 +166,7 @@ def _retry_after(response: httpx.Response) -> float | None:
             return min(float(body["retry_after"]), 300.0)
     except ValueError:
         pass
-    try:
-        return min(float(response.headers.get("retry-after", "")), 300.0)
-    except ValueError:
-        return None
+    return retry_after_s(response.headers, cap=300.0)
 
 
 def _message(response: httpx.Response) -> str:

@@ -26,6 +26,7 @@ from requests.exceptions import RequestException
 
 from tools.calls import timed
 from tools.redact import redact
+from tools.retrying import retry_after_s
 
 T = TypeVar("T")
 MARKER_PREFIX = "<!-- healer:fingerprint="
@@ -409,11 +410,8 @@ class GitHubTools:
         if error.status not in (403, 429):
             return None
         headers = {k.lower(): v for k, v in (error.headers or {}).items()}
-        if retry_after := headers.get("retry-after"):
-            try:
-                return max(float(retry_after), 0.0)
-            except ValueError:
-                pass
+        if (wait := retry_after_s(headers, now=self._clock)) is not None:
+            return wait
         if headers.get("x-ratelimit-remaining") == "0" and (reset := headers.get("x-ratelimit-reset")):
             return max(float(reset) - self._clock(), 0.0) + 1.0
         message = str((error.data or {}).get("message", "")) if isinstance(error.data, dict) else ""

@@ -24,6 +24,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from tools.calls import timed
 from tools.redact import redact
+from tools.retrying import retry_after_s
 
 CODERUN_GROUP, CODERUN_VERSION, CODERUN_PLURAL = "agents.platform", "v1", "coderuns"
 EXCLUDE_LABEL = "healer.platform/exclude"
@@ -287,11 +288,7 @@ def _status_message(error: ApiException) -> str:
 
 
 def _retry_after(error: ApiException) -> float | None:
-    value = (error.headers or {}).get("Retry-After")
-    try:
-        return min(float(value), 60.0) if value else None
-    except ValueError:
-        return None
+    return retry_after_s(dict(error.headers or {}), cap=60.0)
 
 
 def _time(value: Any) -> datetime | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
@@ -106,6 +107,18 @@ class Investigation:
             return chosen
         return []
 
+    async def _lines(self, agent: str | None, pod: str | None, empty: str, **query: Any) -> str:
+        """The play's lines of `agent` or `pod` (all its pods when neither) that `query` selects, as a
+        tool's answer."""
+        pods = self._pods_of(agent, pod)
+        if isinstance(pods, str):
+            return pods
+        try:
+            entries = await self.logs.read(pods=pods, **query)
+        except LokiError as error:
+            return f"the log query failed: {redact(str(error))[:300]}"
+        return self._answer([_format(e) for e in entries], empty)
+
     def _search_tool(self) -> StructuredTool:
         async def search_logs(
             contains: str | None = None,
@@ -115,20 +128,15 @@ class Investigation:
             minutes_after: int = 5,
             limit: int = 40,
         ) -> str:
-            pods = self._pods_of(agent, pod)
-            if isinstance(pods, str):
-                return pods
-            try:
-                entries = await self.logs.read(
-                    pods=pods,
-                    contains=contains,
-                    start_ns=self.anchor_ns - minutes_before * MINUTE_NS,
-                    end_ns=self.anchor_ns + minutes_after * MINUTE_NS + 1,
-                    limit=limit,
-                )
-            except LokiError as error:
-                return f"the log query failed: {redact(str(error))[:300]}"
-            return self._answer([_format(e) for e in entries], "No log lines matched.")
+            return await self._lines(
+                agent,
+                pod,
+                "No log lines matched.",
+                contains=contains,
+                start_ns=self.anchor_ns - minutes_before * MINUTE_NS,
+                end_ns=self.anchor_ns + minutes_after * MINUTE_NS + 1,
+                limit=limit,
+            )
 
         return StructuredTool.from_function(
             coroutine=search_logs,
@@ -141,20 +149,15 @@ class Investigation:
 
     def _start_tool(self) -> StructuredTool:
         async def log_start(pod: str | None = None, agent: str | None = None, lines: int = 40) -> str:
-            pods = self._pods_of(agent, pod)
-            if isinstance(pods, str):
-                return pods
-            try:
-                entries = await self.logs.read(
-                    pods=pods,
-                    start_ns=self.anchor_ns - 24 * 60 * MINUTE_NS,
-                    end_ns=self.anchor_ns + 1,
-                    limit=lines,
-                    oldest_first=True,
-                )
-            except LokiError as error:
-                return f"the log query failed: {redact(str(error))[:300]}"
-            return self._answer([_format(e) for e in entries], "No log lines before the failure.")
+            return await self._lines(
+                agent,
+                pod,
+                "No log lines before the failure.",
+                start_ns=self.anchor_ns - 24 * 60 * MINUTE_NS,
+                end_ns=self.anchor_ns + 1,
+                limit=lines,
+                oldest_first=True,
+            )
 
         return StructuredTool.from_function(
             coroutine=log_start,

@@ -26,7 +26,7 @@ import httpx
 from tools.calls import timed
 from tools.loki_streams import LokiEntry, LokiError, LokiProtocolError, entries_of
 from tools.redact import redact
-from tools.retrying import GaveUp, send_with_retries
+from tools.retrying import GaveUp, retry_after_s, send_with_retries
 from tools.timestamps import parse_timestamp_ns
 
 __all__ = [
@@ -368,11 +368,7 @@ def _bounds(start_ns: int | None, end_ns: int | None) -> dict[str, int]:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    try:
-        return min(float(value), 300.0) if value else None
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
+    return retry_after_s(response.headers, cap=300.0)
 
 
 def _message(body: bytes) -> str:

@@ -168,6 +168,28 @@ def recorder(
     return recording
 
 
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def sent(cassette: Any) -> list[dict[str, Any]]:
+    """What the run sent, as far as the recording answered it: the recorded requests it played (each
+    matched a request of the run: method, address, query and JSON body)."""
+    return [
+        {"method": request.method, "uri": request.uri, "body": _json_or_none(request.body)}
+        for index, request in enumerate(cassette.requests)
+        if cassette.play_counts[index]
+    ]
+
+
+def unplayed_writes(cassette: Any) -> list[str]:
+    """The recorded writes the run did not make, or made differently (then nothing matched them)."""
+    return [
+        f"{request.method} {request.uri}"
+        for index, request in enumerate(cassette.requests)
+        if request.method in WRITES and not cassette.play_counts[index]
+    ]
+
+
 @contextlib.contextmanager
 def replaying(
     folder: Path,

@@ -6,7 +6,10 @@ Each client keeps its own policy (which statuses, how long to wait) and turns `G
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from email.utils import parsedate_to_datetime
 
 import httpx
 
@@ -46,3 +49,24 @@ async def send_with_retries(
         if attempt > max_retries:
             raise GaveUp(attempt, response, None)
         await sleep(delay_s(attempt, response))
+
+
+def retry_after_s(
+    headers: Mapping[str, str] | None, *, cap: float = math.inf, now: Callable[[], float] = time.time
+) -> float | None:
+    """The wait a `Retry-After` header asks for (delay-seconds or an HTTP date), at most `cap`; None when
+    there is none or it cannot be read. Every client reads it here, whatever its headers' type."""
+    value = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(text).timestamp() - now()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), cap)

@@ -25,7 +25,7 @@ _PIECES = regex.compile(r"\p{L}+|\p{N}|\s+|[^\p{L}\p{N}\s]")
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
 LETTERS_PER_TOKEN = 5  # long identifiers split into several tokens; common words are one
 PER_MESSAGE = 8  # the chat template's role markers around each message
-SCHEMA_FRAMING = 1.25  # the template's own words around a function definition
+SCHEMA_FRAMING = 0.8  # measured: a definition costs 0.46-0.72 of this estimate of its JSON
 
 
 def escaped(text: str) -> str:
@@ -56,6 +56,6 @@ def messages(*texts: str) -> int:
 
 def schema(definition: dict[str, Any]) -> int:
     """The estimate for a function definition the server writes into the system prompt. The template
-    does not escape it: measured on the local server, the `Analysis` function adds 524 tokens to a
-    prompt, and its JSON alone counts 450."""
+    does not escape it, and writes it more compactly than its JSON: measured on the local server,
+    `Analysis` adds 524 tokens to a prompt, `ProposedChange` 269, the five investigation tools 611."""
     return math.ceil(count(json.dumps(definition), escape=False) * SCHEMA_FRAMING) + PER_MESSAGE

@@ -10,11 +10,11 @@ from langgraph.runtime import Runtime
 
 from graph import issue
 from graph.context import HealerContext
+from graph.nodes.github_down import wake_later
 from graph.nodes.notify import alert_of, send_alert
 from graph.state import Analysis, Attempt, IncidentState, event
 from tools.github import GitHubError
 
-RETRY_AFTER_NS = 60 * 1_000_000_000
 _OUTCOME = {
     "failure": "CI failed",
     "timeout": "CI did not finish in time",
@@ -46,10 +46,7 @@ async def escalate(state: IncidentState, runtime: Runtime[HealerContext]) -> dic
             text = issue.escalation_comment(reason, attempts, analysis)
             await asyncio.to_thread(lambda: github.comment(filed["number"], text, key=f"escalation-{rounds}"))
         except GitHubError as error:
-            return {
-                "wake_at_ns": now + RETRY_AFTER_NS,
-                "timeline": [event(now, "github unavailable", str(error))],
-            }
+            return wake_later(now, error)
     sent = await send_alert(context, alert_of(state, f"Needs a human: {reason}"), now, "escalation")
     labelled = {"issue": {**filed, "labels": sorted({*filed["labels"], "needs-human"})}} if filed else {}
     return labelled | {

@@ -63,7 +63,14 @@ async def evaluate(state: IncidentState, runtime: Runtime[HealerContext]) -> dic
             llm, conversation(system, final), Analysis, usage, tries=CALLS_PER_EVALUATION
         )
     except LlmError as error:
-        return _without_model(state, str(error)) | counted(state, usage) | _spent_on(calls, now)
+        spent_on = _spent_on(calls, now)
+        missed = _without_model(state, str(error))
+        return (
+            missed
+            | counted(state, usage)
+            | spent_on
+            | {"timeline": [*spent_on.get("timeline", []), *missed["timeline"]]}
+        )
     finally:
         context.budget.give_back(reserved - usage.calls)
     returned = investigation.returned if investigation else []

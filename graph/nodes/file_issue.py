@@ -14,11 +14,10 @@ from langgraph.runtime import Runtime
 
 from graph import issue
 from graph.context import HealerContext
+from graph.nodes.github_down import wake_later
 from graph.state import Analysis, IncidentState, event
 from graph.triage.models import Finding
 from tools.github import GitHubError
-
-RETRY_AFTER_NS = 60 * 1_000_000_000
 
 
 async def file_issue(state: IncidentState, runtime: Runtime[HealerContext]) -> dict[str, Any]:
@@ -52,10 +51,7 @@ async def file_issue(state: IncidentState, runtime: Runtime[HealerContext]) -> d
         found = await asyncio.to_thread(github.find_labelled_issue, key, issue.finding_labels(play_id))
         filed = found or await asyncio.to_thread(github.create_issue, title, text, labels, key)
     except GitHubError as error:
-        return {
-            "wake_at_ns": now + RETRY_AFTER_NS,
-            "timeline": [event(now, "github unavailable", f"issue not filed yet, will retry: {error}")],
-        }
+        return wake_later(now, error, doing="issue not filed yet")
     what = "issue found" if found else "issue filed"
     return {
         "issue": filed.model_dump(mode="json"),

@@ -21,6 +21,7 @@ from langgraph.runtime import Runtime
 from graph import issue, scope
 from graph.context import HealerContext, spent
 from graph.llm import LlmError, Usage, conversation, counted, structured, tool_round
+from graph.nodes.github_down import wake_later
 from graph.prompts import render, template
 from graph.state import Analysis, Attempt, IncidentState, ProposedChange, event
 from tools.fence import fenced, neutralised, one_line
@@ -30,7 +31,6 @@ from tools.redact import redact
 
 CALLS_PER_ATTEMPT = 3  # the file-reading round, the change, one correction
 FILE_CHARS = 12_000  # one file as the model sees it
-RETRY_AFTER_NS = 60 * 1_000_000_000
 
 
 def branch_of(fingerprint: str, n: int, generation: int = 1) -> str:
@@ -90,10 +90,7 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
         )
         return _recorded(state, attempts, attempt, usage, now) | {"stage": "remediating"}
     except GitHubError as error:
-        return {
-            "wake_at_ns": now + RETRY_AFTER_NS,
-            "timeline": [event(now, "github unavailable", str(error))],
-        } | counted(state, usage)
+        return wake_later(now, error) | counted(state, usage)
     finally:
         context.budget.give_back(CALLS_PER_ATTEMPT - usage.calls)
     attempt = Attempt(
@@ -111,10 +108,7 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
     try:
         attempt = await _publish(github, base, attempt, change, number, state)
     except GitHubError as error:
-        return {
-            "wake_at_ns": now + RETRY_AFTER_NS,
-            "timeline": [event(now, "github unavailable", str(error))],
-        } | counted(state, usage)
+        return wake_later(now, error) | counted(state, usage)
     return _recorded(state, attempts, attempt, usage, now) | {"stage": "verifying", "ci_wait_started_ns": now}
 
 

@@ -10,10 +10,9 @@ from langgraph.runtime import Runtime
 
 from graph import issue
 from graph.context import HealerContext
+from graph.nodes.github_down import wake_later
 from graph.state import Attempt, IncidentState, event
 from tools.github import GitHubError
-
-RETRY_AFTER_NS = 60 * 1_000_000_000
 
 
 async def resolve(state: IncidentState, runtime: Runtime[HealerContext]) -> dict[str, Any]:
@@ -35,10 +34,7 @@ async def resolve(state: IncidentState, runtime: Runtime[HealerContext]) -> dict
                 github.close_issue, filed["number"], None, "not_planned" if dismissed else "completed"
             )
         except GitHubError as error:
-            return {
-                "wake_at_ns": now + RETRY_AFTER_NS,
-                "timeline": [event(now, "github unavailable", str(error))],
-            }
+            return wake_later(now, error)
     status = "closed" if dismissed else "resolved"
     closed = {"issue": {**filed, "state": "closed"}} if filed else {}
     return closed | {

@@ -57,7 +57,8 @@ def scenario_file(definition: Definition) -> ScenarioFile:
             "description": definition.description,
             "clock": {"start": START, "step_s": 15, "max_passes": definition.max_passes},
             "services": services,
-            "settings": definition.settings,
+            # the local model on two cores may take minutes for a call; a timeout would record no analysis
+            "settings": ({"llm_timeout_s": 900} if definition.llm else {}) | definition.settings,
             "faults": definition.faults,
         }
     )

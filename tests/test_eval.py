@@ -1,0 +1,116 @@
+"""`healer eval`: the suite loads, scoring can fail, the CLI prints a table and JSON (no model: replay)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evaluation.cases import CaseError, Statement, load_suite
+from evaluation.run import Outcome
+from evaluation.score import score
+from healer_cli import main
+
+SUITE = Path(__file__).resolve().parents[1] / "evals"
+HOLMES = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "holmesgpt-logs"
+
+
+def test_the_suite_has_every_holmesgpt_case_and_the_platform_scenarios() -> None:
+    cases = load_suite(SUITE)
+    names = {case.name for case in cases}
+    assert len(cases) >= 30
+    assert {p.name for p in HOLMES.iterdir() if (p / "expected.json").is_file()} <= names
+    assert sum("platform" in case.tags for case in cases) >= 10
+    healthy = {case.name for case in cases if case.healthy}
+    assert {
+        "ask_26_page_render_times",
+        "ask_44_slack_statefulset_logs",
+        "ask_63_fetch_error_logs_no_errors",
+    } <= healthy
+    assert all(case.expected for case in cases if not case.healthy)
+
+
+def _case(tmp_path: Path, **fields: object):
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "pod.log").write_text("ERROR Connection refused to prod-db:3333\n")
+    base = {
+        "name": "c",
+        "description": "d",
+        "source": "s",
+        "tags": ["t"],
+        "logs": [{"path": "pod.log", "pod": "p"}],
+        "expected": [{"statement": "db at prod-db:3333", "patterns": ["prod-db", "3333"]}],
+        "forbidden": [{"statement": "blames credentials", "patterns": ["credential"]}],
+    } | fields
+    (tmp_path / "c" / "case.yaml").write_text(yaml.safe_dump(base))
+    return load_suite(tmp_path)[0]
+
+
+def _analysis(**fields: object) -> dict:
+    return {"summary": "", "root_cause": "", "suggested_fix": "", "facts": [], "evidence": []} | fields
+
+
+def test_a_statement_needs_all_its_patterns() -> None:
+    statement = Statement(statement="x", patterns=["prod-db", "3333"])
+    assert statement.present_in("cannot reach PROD-DB on 3333") and not statement.present_in(
+        "prod-db is down"
+    )
+
+
+def test_scoring_passes_only_with_every_statement_and_no_forbidden_or_invented_line(tmp_path: Path) -> None:
+    case = _case(tmp_path)
+    shown = ["ERROR Connection refused to prod-db:3333"]
+    good = Outcome(
+        "found", [], analysis=_analysis(root_cause="prod-db:3333 refuses connections"), shown=shown
+    )
+    assert score(case, good).passed
+    missing = Outcome("found", [], analysis=_analysis(root_cause="the database refuses"), shown=shown)
+    assert not score(case, missing).passed and score(case, missing).missing == ["db at prod-db:3333"]
+    blamed = _analysis(root_cause="prod-db:3333 refuses", facts=["a credential expired"])
+    assert score(case, Outcome("found", [], analysis=blamed, shown=shown)).forbidden_hits == [
+        "blames credentials"
+    ]
+    invented = _analysis(root_cause="prod-db:3333", evidence=["ERROR a line nobody logged"])
+    assert score(case, Outcome("found", [], analysis=invented, shown=shown)).invented_evidence == 1
+    assert score(case, Outcome("found", [], note="timeout", shown=shown)).status == "no analysis"
+
+
+def test_a_healthy_case_with_a_finding_fails(tmp_path: Path) -> None:
+    case = _case(tmp_path, healthy=True, expected=[])
+    assert score(case, Outcome("found", ["finding"], shown=[])).status == "filed"  # type: ignore[list-item]
+    assert score(case, Outcome("nothing", [], shown=[])).passed
+
+
+def test_a_bad_case_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "case.yaml").write_text("name: x\nlogs: []\n")
+    with pytest.raises(CaseError, match="not a valid case"):
+        load_suite(tmp_path)
+    assert main(["eval", str(tmp_path)]) == 2
+
+
+def test_the_cli_prints_the_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(SUITE), "--mode", "without"]) == 0
+    out = capsys.readouterr().out
+    assert "platform-healthy-play" in out and "passed" in out and "by tag:" in out
+    assert (
+        main(
+            [
+                "eval",
+                str(SUITE),
+                "--mode",
+                "without",
+                "--format",
+                "json",
+                "--case",
+                "ask_26_page_render_times",
+            ]
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) >= {"pass_rate", "cases", "tags"}
+    assert {"name", "tags", "passed"} <= set(report["cases"][0])
+    assert report["cases"][0]["passed"] is True
