@@ -201,7 +201,9 @@ def test_requests_suit_openai_compatible_servers() -> None:
 def test_analysis_keeps_facts_apart_from_hypotheses() -> None:
     fields = list(Analysis.model_fields)
     assert fields.index("facts") < fields.index("hypotheses")
-    assert Analysis.model_json_schema()["properties"]["evidence"]["description"].startswith("at most five log lines")
+    assert Analysis.model_json_schema()["properties"]["evidence"]["description"].startswith(
+        "at most five log lines"
+    )
 
 
 def test_later_evidence_is_noted_on_the_issue_with_backoff() -> None:

@@ -18,7 +18,10 @@ WHOLE = {
     "automatable": False,
     "suggested_fix": "serve brave_search",
     "facts": ["rex declares brave_search", "the CLI does not list it"],
-    "evidence": ["WARN tool inventory mismatch - missing: [brave_search]", "ERROR tool not found: brave_search"],
+    "evidence": [
+        "WARN tool inventory mismatch - missing: [brave_search]",
+        "ERROR tool not found: brave_search",
+    ],
 }
 
 

@@ -180,9 +180,7 @@ def test_a_fix_is_proposed_in_a_draft_pr_ci_goes_green_and_the_issue_is_resolved
     assert fixed["agents"]["cleo"]["tools"]["remote"] == ["github_get_pull_request", "github_create_review"]
     [tree] = bodies(result, "POST", "/git/trees")
     assert [entry["path"] for entry in tree["tree"]] == ["cto-config.json"]
-    assert bodies(result, "PATCH", "/issues/1") == [
-        {"state": "closed", "state_reason": "completed"}
-    ]
+    assert bodies(result, "PATCH", "/issues/1") == [{"state": "closed", "state_reason": "completed"}]
     assert report["issues"][0]["state"] == "closed"
     assert report["status"] == "resolved"
 
