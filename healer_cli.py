@@ -127,6 +127,13 @@ def _parser() -> argparse.ArgumentParser:
         "--database-url", help="checkpoints (default HEALER_DATABASE_URL, else .healer/healer.db)"
     )
     watch.add_argument("--format", choices=("timeline", "json"), default="timeline")
+    watch.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="keep the session in DIR (new or empty) as a scenario for `healer replay` and the draft of a "
+        "case for `healer eval`: its traffic recorded, redacted; a fresh database; Ctrl-C stops after a pass",
+    )
     watch.set_defaults(run=_watch)
     serve = commands.add_parser(
         "serve",
@@ -177,6 +184,8 @@ def _watch(args: argparse.Namespace) -> int:
     session = _load_session(args.session)
     settings = HealerSettings()
     if args.database_url:
+        if args.record:
+            raise InputError("--record keeps its checkpoints in a fresh database: leave --database-url out")
         settings = settings.model_copy(update={"database_url": args.database_url})
     if not settings.loki_url:
         print("healer watch: error: LOKI_URL is not set: there is no log to watch", file=sys.stderr)
@@ -185,9 +194,27 @@ def _watch(args: argparse.Namespace) -> int:
     def progress(values: dict) -> None:
         print(f"pass {values.get('passes')}: {values.get('lines_seen', 0)} lines so far", file=sys.stderr)
 
-    values, views = asyncio.run(
-        watch(session, settings, passes=args.passes, interval_s=args.interval, on_pass=progress)
-    )
+    options = {"passes": args.passes, "interval_s": args.interval, "on_pass": progress}
+    if args.record:
+        from graph.capture import CaptureError, record_watch
+
+        try:
+            captured = asyncio.run(record_watch(args.record, args.session.read_text(), settings, **options))
+        except CaptureError as error:
+            raise InputError(str(error)) from None
+        values, views = captured.session, captured.incidents
+        print(
+            f"recorded {captured.passes} passes, {captured.requests} requests in {args.record}: "
+            f"`healer replay {args.record}` runs it offline"
+            + (
+                f"; add expected statements to {args.record / 'case.yaml'} for `healer eval`"
+                if captured.case_pods
+                else ""
+            ),
+            file=sys.stderr,
+        )
+    else:
+        values, views = asyncio.run(watch(session, settings, **options))
     incidents = [view.values for view in views]
     report = summary(session.play_id, values, incidents)
     if args.format == "json":

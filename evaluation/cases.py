@@ -77,7 +77,10 @@ def load_case(folder: Path) -> Case:
 def load_suite(suite: Path, only: list[str] | None = None) -> list[Case]:
     if not suite.is_dir():
         raise CaseError(f"no suite at {suite}")
-    folders = sorted(p for p in suite.iterdir() if (p / "case.yaml").is_file())
+    if (suite / "case.yaml").is_file():  # one case folder, e.g. what `healer watch --record` wrote
+        folders = [suite]
+    else:
+        folders = sorted(p for p in suite.iterdir() if (p / "case.yaml").is_file())
     cases = [load_case(folder) for folder in folders]
     if only:
         unknown = set(only) - {case.name for case in cases}

@@ -48,7 +48,10 @@ def remediation_defaults(path: Path) -> RemediationDefaults:
 
 
 class HealerSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False)
+    # an empty variable (`GITHUB_TOKEN=`) is one not set, as a shell user means it
+    model_config = SettingsConfigDict(
+        extra="ignore", populate_by_name=True, case_sensitive=False, env_ignore_empty=True
+    )
 
     # --- outside systems ----------------------------------------------------------------------------
     loki_url: str | None = Field(default=None, validation_alias=_env("LOKI_URL"))
@@ -143,7 +146,9 @@ class HealerSettings(BaseSettings):
 
     def github_configured(self) -> bool:
         return self.github_token is not None or (
-            self.github_app_id is not None and self.github_app_private_key is not None
+            self.github_app_id is not None
+            and self.github_app_private_key is not None
+            and self.github_installation_id is not None
         )
 
 

@@ -38,6 +38,14 @@ from tools.recording import replaying, sent, unplayed_writes
 
 STRICT = ConfigDict(extra="forbid")
 T = TypeVar("T")
+# Where a scenario says each system is: live addresses are rewritten to these while recording.
+STABLE_ADDRESSES = {
+    "loki": "http://loki:3100",
+    "kubernetes": "https://kubernetes.default.svc",
+    "github": "https://api.github.com",
+    "discord": "https://discord.example/webhooks/healer-replay",  # not a real webhook: nothing to redact
+    "llm": "http://llm:18080/v1",
+}
 
 
 class ScenarioError(Exception):
@@ -49,8 +57,11 @@ class Clock(BaseModel):
 
     start: datetime
     step_s: float = Field(default=15, gt=0)
-    max_passes: int = Field(default=40, ge=1, le=10_000)
+    max_passes: int = Field(default=40, ge=1, le=1_000_000)
     settle_ticks: int = Field(default=40, ge=0, le=10_000)  # after the play: ticks for waiting incidents
+    # A live recording's clock: the wall clock as each pass read it (nanoseconds), replayed in order;
+    # past the last reading the clock steps by `step_s`.
+    readings_ns: list[int] = Field(default_factory=list)
 
 
 class Services(BaseModel):
@@ -130,14 +141,15 @@ class SimulatedCrash(BaseException):
 
 
 class VirtualClock:
-    def __init__(self, start_ns: int, step_ns: int) -> None:
+    def __init__(self, start_ns: int, step_ns: int, readings_ns: list[int] | None = None) -> None:
         self.now_ns, self.step_ns = start_ns, step_ns
+        self._next = list(readings_ns or [])[1:]
 
     def __call__(self) -> int:
         return self.now_ns
 
     def advance(self) -> None:
-        self.now_ns += self.step_ns
+        self.now_ns = self._next.pop(0) if self._next else self.now_ns + self.step_ns
 
 
 def settings_for(scenario: Scenario, database_url: str) -> HealerSettings:
@@ -248,9 +260,9 @@ async def replay(
 
 
 def clock_of(scenario: Scenario) -> VirtualClock:
-    return VirtualClock(
-        int(scenario.clock.start.timestamp()) * 1_000_000_000, int(scenario.clock.step_s * 1e9)
-    )
+    clock = scenario.clock
+    start_ns = clock.readings_ns[0] if clock.readings_ns else int(clock.start.timestamp()) * 1_000_000_000
+    return VirtualClock(start_ns, int(clock.step_s * 1e9), clock.readings_ns)
 
 
 async def _run(

@@ -31,21 +31,15 @@ from pathlib import Path
 
 import httpx
 
+from graph.replay import STABLE_ADDRESSES, clock_of, replay
 from graph.replay import Scenario as ScenarioFile
-from graph.replay import clock_of, replay
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator
 from tests.scenarios.definitions import ALL, BY_NAME, NAMESPACE, REPOSITORY, START, Definition
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
-STABLE = {
-    "loki": "http://loki:3100",
-    "kubernetes": "https://kubernetes.default.svc",
-    "github": "https://api.github.com",
-    "discord": "https://discord.example/webhooks/healer-replay",  # not a real webhook: nothing to redact
-    "llm": "http://llm:18080/v1",
-}
+STABLE = STABLE_ADDRESSES
 SECOND = 1_000_000_000
 
 
