@@ -113,8 +113,10 @@ async def test_other_incidents_and_failed_checks_are_offered_only_when_there_is_
     async def incidents() -> list[str]:
         return ["A12 critical (blaze): MCP server init failure, open"]
 
-    assert _investigation(logs=None, facts=None).tools() == []
+    nothing = _investigation(logs=None, facts=None)
+    assert nothing.tools() == [] and not nothing.has_tools
     investigation = _investigation(logs=None, facts=None, incidents=incidents, ci_detail="test: failure")
+    assert investigation.has_tools
     tools = {tool.name: tool for tool in investigation.tools()}
     assert await tools["other_incidents"].ainvoke({}) == "A12 critical (blaze): MCP server init failure, open"
     assert await tools["failed_checks"].ainvoke({}) == "test: failure"

@@ -1,8 +1,78 @@
-"""One reading of `Retry-After` for every client (tools/retrying.py)."""
+"""One retry policy and one reading of `Retry-After` for every client (tools/retrying.py)."""
 
 from __future__ import annotations
 
-from tools.retrying import retry_after_s
+import pytest
+
+from tools.retrying import GaveUp, call_with_retries, retry_after_s
+
+
+class Flaky(Exception):
+    pass
+
+
+def flaky(failures: int, calls: list[int]):
+    def call() -> str:
+        calls.append(1)
+        if len(calls) <= failures:
+            raise Flaky(f"attempt {len(calls)}")
+        return "answer"
+
+    return call
+
+
+def test_a_transient_failure_is_retried_with_the_waits_asked_for() -> None:
+    calls: list[int] = []
+    slept: list[float] = []
+    answer = call_with_retries(
+        flaky(2, calls),
+        max_retries=3,
+        transient=lambda outcome: isinstance(outcome, Flaky),
+        delay_s=lambda attempt, _outcome: 10.0 * attempt,
+        sleep=slept.append,
+    )
+    assert (answer, len(calls), slept) == ("answer", 3, [10.0, 20.0])
+
+
+def test_giving_up_keeps_the_last_failure_and_counts_every_attempt() -> None:
+    calls: list[int] = []
+    with pytest.raises(GaveUp) as gave_up:
+        call_with_retries(
+            flaky(9, calls),
+            max_retries=2,
+            transient=lambda _o: True,
+            delay_s=lambda *_: 0.0,
+            sleep=lambda _s: None,
+        )
+    assert gave_up.value.attempts == 3 and len(calls) == 3
+    assert str(gave_up.value.error) == "attempt 3" and gave_up.value.response is None
+
+
+def test_a_failure_that_is_not_transient_is_raised_at_once() -> None:
+    calls: list[int] = []
+    with pytest.raises(Flaky, match="attempt 1"):
+        call_with_retries(
+            flaky(9, calls),
+            max_retries=5,
+            transient=lambda _o: False,
+            delay_s=lambda *_: 0.0,
+            sleep=lambda _s: None,
+        )
+    assert len(calls) == 1
+
+
+def test_a_transient_answer_is_retried_and_the_last_one_kept() -> None:
+    answers = iter([503, 503, 503])
+    with pytest.raises(GaveUp) as gave_up:
+        call_with_retries(
+            lambda: next(answers),
+            max_retries=2,
+            transient=lambda status: status == 503,
+            delay_s=lambda *_: 0.0,
+            sleep=lambda _s: None,
+        )
+    assert (gave_up.value.attempts, gave_up.value.response, gave_up.value.error) == (3, 503, None)
+
 
 NOW = 1_795_497_600.0  # 2026-11-24T05:20:00Z
 

@@ -26,7 +26,7 @@ from requests.exceptions import RequestException
 
 from tools.calls import timed
 from tools.redact import redact
-from tools.retrying import retry_after_s
+from tools.retrying import GaveUp, call_with_retries, retry_after_s
 
 T = TypeVar("T")
 MARKER_PREFIX = "<!-- healer:fingerprint="
@@ -376,34 +376,42 @@ class GitHubTools:
             return self._retrying(what, action, *args, **kwargs)
 
     def _retrying(self, what: str, action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return action(*args, **kwargs)
-            except GithubException as error:
-                wait = self._rate_limit_wait(error)
-                if wait is None and error.status not in _TRANSIENT:
-                    raise _mapped(what, error) from None
-                if wait is not None and wait > self.config.max_wait_s:
-                    raise GitHubRateLimited(f"{what}: rate limited for {wait:.0f} s more", wait) from None
-                if attempt > self.config.max_retries:
-                    if wait is not None:
-                        raise GitHubRateLimited(
-                            f"{what}: still rate limited after {attempt} tries", wait
-                        ) from None
-                    raise GitHubUnavailable(
-                        f"{what}: GitHub answered {error.status} {attempt} times", error.status
-                    ) from None
-                self._sleep(wait if wait is not None else self.config.backoff_s * 2 ** (attempt - 1))
-            except (AssertionError, ValueError) as error:  # PyGithub checks answers with asserts and json()
-                raise GitHubError(
-                    f"{what}: GitHub answered with a body that cannot be read: {error}"
-                ) from None
-            except RequestException as error:
-                if attempt > self.config.max_retries:
-                    raise GitHubUnavailable(f"{what}: GitHub unreachable: {redact(str(error))}") from None
-                self._sleep(self.config.backoff_s * 2 ** (attempt - 1))
+        def transient(outcome: Any) -> bool:
+            if isinstance(outcome, RequestException):
+                return True
+            if not isinstance(outcome, GithubException):
+                return False
+            wait = self._rate_limit_wait(outcome)
+            return outcome.status in _TRANSIENT if wait is None else wait <= self.config.max_wait_s
+
+        def delay_s(attempt: int, outcome: Any) -> float:
+            wait = self._rate_limit_wait(outcome) if isinstance(outcome, GithubException) else None
+            return wait if wait is not None else self.config.backoff_s * 2 ** (attempt - 1)
+
+        try:
+            return call_with_retries(
+                lambda: action(*args, **kwargs),
+                max_retries=self.config.max_retries,
+                transient=transient,
+                delay_s=delay_s,
+                sleep=self._sleep,
+            )
+        except GaveUp as gave_up:
+            error, attempts = gave_up.error, gave_up.attempts
+            if not isinstance(error, GithubException):
+                raise GitHubUnavailable(f"{what}: GitHub unreachable: {redact(str(error))}") from None
+            if (wait := self._rate_limit_wait(error)) is not None:
+                raise GitHubRateLimited(f"{what}: still rate limited after {attempts} tries", wait) from None
+            raise GitHubUnavailable(
+                f"{what}: GitHub answered {error.status} {attempts} times", error.status
+            ) from None
+        except GithubException as error:
+            wait = self._rate_limit_wait(error)
+            if wait is not None and wait > self.config.max_wait_s:
+                raise GitHubRateLimited(f"{what}: rate limited for {wait:.0f} s more", wait) from None
+            raise _mapped(what, error) from None
+        except (AssertionError, ValueError) as error:  # PyGithub checks answers with asserts and json()
+            raise GitHubError(f"{what}: GitHub answered with a body that cannot be read: {error}") from None
 
     def _rate_limit_wait(self, error: GithubException) -> float | None:
         """Seconds to wait when the answer is a rate limit (primary or secondary), else None."""

@@ -24,7 +24,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from tools.calls import timed
 from tools.redact import redact
-from tools.retrying import retry_after_s
+from tools.retrying import GaveUp, call_with_retries, retry_after_s
 
 CODERUN_GROUP, CODERUN_VERSION, CODERUN_PLURAL = "agents.platform", "v1", "coderuns"
 EXCLUDE_LABEL = "healer.platform/exclude"
@@ -245,22 +245,32 @@ class KubernetesTools:
         return body
 
     def _call(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                # raw urllib3 response: read as JSON here rather than through the generated models
-                return call(*args, _preload_content=False, _request_timeout=self._timeout_s, **kwargs)
-            except ApiException as error:
-                if error.status not in _RETRY_STATUSES or attempt > self._max_retries:
-                    raise _mapped(what, error) from None
-                self._sleep(_retry_after(error) or self._backoff_s * 2 ** (attempt - 1))
-            except Urllib3Error as error:
-                if attempt > self._max_retries:
-                    raise KubeUnavailable(
-                        f"{what}: the API server is unreachable: {redact(str(error))}"
-                    ) from None
-                self._sleep(self._backoff_s * 2 ** (attempt - 1))
+        def transient(outcome: Any) -> bool:
+            return isinstance(outcome, Urllib3Error) or (
+                isinstance(outcome, ApiException) and outcome.status in _RETRY_STATUSES
+            )
+
+        def delay_s(attempt: int, outcome: Any) -> float:
+            hint = _retry_after(outcome) if isinstance(outcome, ApiException) else None
+            return hint or self._backoff_s * 2 ** (attempt - 1)
+
+        try:
+            # raw urllib3 response: read as JSON here rather than through the generated models
+            return call_with_retries(
+                lambda: call(*args, _preload_content=False, _request_timeout=self._timeout_s, **kwargs),
+                max_retries=self._max_retries,
+                transient=transient,
+                delay_s=delay_s,
+                sleep=self._sleep,
+            )
+        except GaveUp as gave_up:
+            if isinstance(gave_up.error, ApiException):
+                raise _mapped(what, gave_up.error) from None
+            raise KubeUnavailable(
+                f"{what}: the API server is unreachable: {redact(str(gave_up.error))}"
+            ) from None
+        except ApiException as error:
+            raise _mapped(what, error) from None
 
 
 def _mapped(what: str, error: ApiException) -> KubeError:

@@ -74,6 +74,13 @@ class Investigation:
     returned: list[str] = field(default_factory=list)  # every line a tool answered with
     calls: list[dict] = field(default_factory=list)  # {tool, args, tokens}
 
+    @property
+    def has_tools(self) -> bool:
+        """Whether `tools()` would offer any: the same conditions, without building them."""
+        return bool(
+            self.logs is not None or self.facts is not None or self.incidents is not None or self.ci_detail
+        )
+
     def tools(self) -> list[BaseTool]:
         found: list[BaseTool] = []
         if self.logs is not None:

@@ -115,7 +115,7 @@ def _investigation(state: IncidentState, context: HealerContext) -> Investigatio
         ci_detail=ci_detail,
         token_budget=settings.investigation_answer_tokens,
     )
-    return investigation if investigation.tools() else None
+    return investigation if investigation.has_tools else None
 
 
 async def _investigate(
