@@ -86,15 +86,14 @@ def holmes_cases() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         relative = Path("..", "..", "..", "shared", "corpus", "holmesgpt-logs", source.name)
         healthy = bool(expected.get("negative_control"))
+        facts = (source / "k8s.txt").read_text() if (source / "k8s.txt").is_file() else ""
         case = {
             "name": source.name,
             "description": expected["question"],
             "source": f"{expected.get('source_repo', 'robusta-dev/holmesgpt')} {expected['source']}; "
             f"rebuilt as ../shared/corpus/holmesgpt-logs/{source.name}: {expected.get('reconstruction', '')}",
             "tags": sorted({*expected.get("tags", []), "holmesgpt"} | ({"healthy"} if healthy else set())),
-            "logs": [
-                {"path": str(relative / "logs.txt"), "pod": source.name.split("_", 2)[-1].replace("_", "-")}
-            ],
+            "logs": [{"path": str(relative / "logs.txt"), "pod": holmesgpt.pod_of(source.name, facts)}],
             "k8s": str(relative / "k8s.txt") if (source / "k8s.txt").is_file() else None,
             "question": expected["question"],
             "healthy": healthy,

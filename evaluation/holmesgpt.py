@@ -8,6 +8,8 @@ statement's substance, no looser: "the postgres pod crash-loops because it runs 
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 # case -> [(statement, [patterns, all of which must match])]
@@ -145,6 +147,33 @@ FORBIDDEN: dict[str, list[tuple[str, list[str]]]] = {
         ("blames a service account or RBAC", [r"service ?account|rbac|forbidden"])
     ],
 }
+
+
+# The pod whose log a case holds, where its Kubernetes facts do not name it (`match_params` of a pod
+# lookup): from its question or its listing, as the workload's own name when no pod name is given.
+PODS: dict[str, str] = {
+    "ask_100a_historical_logs": "payment-api",
+    "ask_104a_postgres_root_issue": "postgres",
+    "ask_107_log_filter_http_status_code": "api-server",
+    "ask_118_new_relic_logs": "payment-gateway-s1fdsa-231ds",
+    "ask_157_disk_full_statefulset": "data-processor-0",
+    "ask_26_page_render_times": "ocean-breeze",
+    "ask_44_slack_statefulset_logs": "alertmanager-alertmanager-0",
+    "ask_81_service_account_permission_denied": "monitoring-agent",
+    "ask_91f_datadog_logs_historical_pod": "api-gateway",
+    "wh_01_crashpod": "crashpod-9688789bc-lgjzj",
+}
+
+
+def pod_of(case: str, facts: str) -> str:
+    """The case's pod: as its recorded Kubernetes lookups name it, else as PODS says."""
+    for match in re.finditer(r'"match_params": (\{[^}]*\})', facts):
+        params = json.loads(match.group(1))
+        if str(params.get("kind", "")).lower() == "pod" and (params.get("name") or params.get("keyword")):
+            return params.get("name") or params["keyword"]
+    if case not in PODS:
+        raise KeyError(f"{case}: no pod named in its facts and none in holmesgpt.PODS")
+    return PODS[case]
 
 
 def statements(case: str) -> list[dict[str, Any]]:

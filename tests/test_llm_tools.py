@@ -120,3 +120,15 @@ async def test_other_incidents_and_failed_checks_are_offered_only_when_there_is_
     tools = {tool.name: tool for tool in investigation.tools()}
     assert await tools["other_incidents"].ainvoke({}) == "A12 critical (blaze): MCP server init failure, open"
     assert await tools["failed_checks"].ainvoke({}) == "test: failure"
+
+
+@pytest.mark.anyio
+async def test_a_workload_name_reads_its_pods() -> None:
+    """An operator (and a model) names the Deployment or Job, `api`, not its pod `api-7d9f8b-x2x4q`."""
+    pods = {"payment-worker-747ccfb9db-78qds": "payment-worker", "payment-api-5f9-abcde": "payment-api"}
+    entries = [LokiEntry(T0, f"{pod} says hello", {"pod": pod}) for pod in pods]
+    investigation = Investigation(logs=MemoryPlayLogs(entries), facts=None, anchor_ns=T0 + 10**9, pods=pods)
+    search = {tool.name: tool for tool in investigation.tools()}["search_logs"]
+    worker = await search.ainvoke({"pod": "payment-worker"})
+    assert worker.endswith("payment-worker-747ccfb9db-78qds says hello") and "payment-api" not in worker
+    assert (await search.ainvoke({"pod": "paym"})).startswith("paym is not a pod of this play")

@@ -103,9 +103,12 @@ class Investigation:
     def _pods_of(self, agent: str | None, pod: str | None) -> list[str] | str:
         """The pods a query reads, or why it reads none."""
         if pod:
-            if self.pods and pod not in self.pods:
-                return f"{pod} is not a pod of this play; its pods: {', '.join(sorted(self.pods))}"
-            return [pod]
+            if not self.pods or pod in self.pods:
+                return [pod]
+            # a workload's name (a Deployment, a Job) names its pods: `api` for `api-7d9f8-x2x4q`
+            if named := sorted(name for name in self.pods if name.startswith(f"{pod}-")):
+                return named
+            return f"{pod} is not a pod of this play; its pods: {', '.join(sorted(self.pods))}"
         if agent:
             chosen = [name for name, who in self.pods.items() if who.lower() == agent.lower()]
             if not chosen:
