@@ -399,3 +399,30 @@ def test_a_commit_message_carries_no_secret(emulator: Recorder, github: GitHubTo
     sha = github.commit_files("healer/leak", "main", {"README.md": "x\n"}, f"healer: rotate {token}")
     message = emulator._commits[sha]["message"]
     assert token not in message and message == "healer: rotate [REDACTED:github-token]"
+
+
+def test_a_failed_checks_output_and_the_end_of_its_job_log_are_read_redacted() -> None:
+    secret = "ghp_" + "J0bLogTokenThatMustBeRedacted01234567"
+    failing = f"error[E0425]: cannot find value `tokn` in this scope; GITHUB_TOKEN={secret} set"
+    with GitHubEmulator(REPOSITORY, FILES, ci_log=failing) as emulator:
+        number = emulator.seed_pull(
+            head="task-9", title="feat: task 9", author="5dlabs-rex[bot]", created_at=_at(0), ci=["failure"]
+        )
+        green = emulator.seed_pull(
+            head="task-10", title="feat: task 10", author="5dlabs-rex[bot]", created_at=_at(1), ci=["success"]
+        )
+        tools = GitHubTools(GitHubConfig(token="x", base_url=emulator.url, write_spacing_s=None), REPOSITORY)
+        try:
+            lines = tools.failed_check_logs(emulator.pulls[number]["head"]["sha"])
+            passing = tools.failed_check_logs(emulator.pulls[green]["head"]["sha"])
+        finally:
+            tools.close()
+        asked = [path for _, path in emulator.requests if "/actions/jobs/" in path or "/_signed/" in path]
+    assert lines[:2] == ["check ci/test: failure", "ci/test failure"]
+    assert "end of the log of ci/test:" in lines
+    assert lines[-2:] == [
+        "error[E0425]: cannot find value `tokn` in this scope; GITHUB_TOKEN=[REDACTED:github-token] set",
+        "##[error]Process completed with exit code 1.",
+    ]  # the log's own timestamps are dropped
+    assert secret not in "\n".join(lines)
+    assert passing == [] and len(asked) == 2  # the green pull request's job log is never fetched

@@ -275,3 +275,21 @@ def test_pull_request_rules() -> None:
         "last_commit_at": "2026-11-24T06:10:00+00:00",
     }
     assert pull_findings("play", [commented], runs, agent_of, start_ns + 20 * MINUTE) == []
+
+
+def test_the_ci_logs_are_offered_after_a_red_ci_only() -> None:
+    import asyncio
+
+    from graph.nodes.evaluate import _ci_logs
+    from graph.state import Attempt
+
+    class Checks:
+        def failed_check_logs(self, ref: str) -> list[str]:
+            return [f"log of {ref}"]
+
+    context = HealerContext(settings=settings_from({}), github=Checks())  # type: ignore[arg-type]
+    red = Attempt(n=1, branch="healer/fix-1", commit="abc123", ci="failure")
+    assert asyncio.run(_ci_logs(context, red)()) == ["log of abc123"]
+    for attempt in (red.model_copy(update={"ci": "success"}), red.model_copy(update={"commit": None}), None):
+        assert _ci_logs(context, attempt) is None
+    assert _ci_logs(HealerContext(settings=settings_from({})), red) is None  # no GitHub configured

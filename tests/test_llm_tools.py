@@ -9,6 +9,7 @@ from kubernetes import client as k8s
 
 from tests import kube_cassettes
 from tests.http_harness import Reply, ScriptedServer, cassette
+from tools.github import GitHubUnavailable
 from tools.kubernetes import KubernetesTools, api_client
 from tools.llm_tools import CHARS_PER_TOKEN, Investigation, bounded
 from tools.loki import LokiClient, LokiConfig
@@ -132,3 +133,29 @@ async def test_a_workload_name_reads_its_pods() -> None:
     worker = await search.ainvoke({"pod": "payment-worker"})
     assert worker.endswith("payment-worker-747ccfb9db-78qds says hello") and "payment-api" not in worker
     assert (await search.ainvoke({"pod": "paym"})).startswith("paym is not a pod of this play")
+
+
+@pytest.mark.anyio
+async def test_failed_checks_reads_the_logs_only_when_asked_and_a_github_failure_is_text() -> None:
+    reads: list[int] = []
+
+    async def logs() -> list[str]:
+        reads.append(1)
+        return ["end of the log of ci/test:", "assertion failed: left == right"]
+
+    async def broken() -> list[str]:
+        raise GitHubUnavailable("read checks of abc123: GitHub answered 502 4 times", 502)
+
+    investigation = _investigation(logs=None, facts=None, ci_detail="ci/test: failure", ci_logs=logs)
+    tool = {tool.name: tool for tool in investigation.tools()}["failed_checks"]
+    assert reads == []  # offering the tool reads nothing
+    answer = await tool.ainvoke({})
+    assert answer.splitlines() == [
+        "ci/test: failure",
+        "end of the log of ci/test:",
+        "assertion failed: left == right",
+    ]
+    assert reads == [1] and "assertion failed: left == right" in investigation.returned
+    failing = _investigation(logs=None, facts=None, ci_detail="ci/test: failure", ci_logs=broken)
+    answer = await {t.name: t for t in failing.tools()}["failed_checks"].ainvoke({})
+    assert answer.splitlines()[1].startswith("the checks' logs could not be read: read checks of abc123")

@@ -11,6 +11,7 @@ Tokens are never logged; messages are redacted.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any, Literal, TypeVar
 
+import httpx
 from github import Auth, Github, GithubException, InputGitTreeElement
 from github.GitCommit import GitCommit
 from github.Repository import Repository
@@ -29,6 +31,7 @@ from tools.redact import redact
 from tools.retrying import GaveUp, call_with_retries, retry_after_s
 
 T = TypeVar("T")
+_LOG_TIME = re.compile(r"^\ufeff?\d{4}-\d\d-\d\dT[\d:.]+Z ")  # each line of an Actions log starts so
 MARKER_PREFIX = "<!-- healer:fingerprint="
 NOTE_PREFIX = "<!-- healer:note="
 _LISTED_AT_MOST = 300  # issues or comments read when looking for a marker
@@ -368,6 +371,36 @@ class GitHubTools:
             CheckRef(name=r.name, status=r.status, conclusion=r.conclusion, url=r.html_url) for r in runs
         ]
         return CiState(state=_verdict(statuses.values(), checks), statuses=statuses, checks=checks)
+
+    def failed_check_logs(self, ref: str, *, tail_lines: int = 60) -> list[str]:
+        """What each failed check run of `ref` reported (its output) and, for a GitHub Actions job, the
+        last `tail_lines` of its log, where a failing step prints why; redacted."""
+        commit = self._call(f"read commit {ref}", self.repo.get_commit, ref)
+        runs = self._call(f"read checks of {ref}", lambda: list(commit.get_check_runs()))
+        lines: list[str] = []
+        for run in runs:
+            if run.conclusion in (None, "success", "neutral", "skipped"):
+                continue
+            lines.append(f"check {run.name}: {run.conclusion}")
+            output = run.output
+            for part in (output.title, output.summary, output.text) if output else ():
+                lines += (part or "").splitlines()
+            if run.app is not None and run.app.slug == "github-actions":  # its check run is the job
+                lines.append(f"end of the log of {run.name}:")
+                lines += self._job_log_tail(run.id, tail_lines)
+        return [redact(line) for line in lines]
+
+    def _job_log_tail(self, job_id: int, count: int) -> list[str]:
+        job = self.repo.get_workflow_job(job_id)  # no request: the log's address is asked for below
+        location = self._call(f"find the log of job {job_id}", job.logs_url)
+        try:
+            # a signed address on another host: no token goes with it
+            response = httpx.get(location, timeout=self.config.timeout_s, follow_redirects=True)
+        except httpx.HTTPError as error:
+            return [f"(the log could not be downloaded: {redact(str(error))[:200]})"]
+        if response.status_code != 200:
+            return [f"(the log could not be downloaded: {response.status_code}; it may have expired)"]
+        return [_LOG_TIME.sub("", line) for line in response.text.splitlines()[-count:]]
 
     # --- the retry policy ---------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import Any
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
+from tools.github import GitHubError
 from tools.loki_streams import LokiEntry, LokiError
 from tools.play_logs import ClusterFacts, PlayLogs
 from tools.redact import redact
@@ -70,6 +71,7 @@ class Investigation:
     pods: Mapping[str, str] = field(default_factory=dict)  # the play's pods -> agent
     incidents: Callable[[], Awaitable[list[str]]] | None = None
     ci_detail: str = ""  # what the failed checks of the last attempt said
+    ci_logs: Callable[[], Awaitable[list[str]]] | None = None  # their output and logs, read when asked
     token_budget: int = DEFAULT_TOKEN_BUDGET  # per answer
     returned: list[str] = field(default_factory=list)  # every line a tool answered with
     calls: list[dict] = field(default_factory=list)  # {tool, args, tokens}
@@ -205,7 +207,13 @@ class Investigation:
 
     def _ci_tool(self) -> StructuredTool:
         async def failed_checks() -> str:
-            return self._answer(self.ci_detail.splitlines(), "No check failed.")
+            lines = self.ci_detail.splitlines()
+            if self.ci_logs is not None:
+                try:
+                    lines += await self.ci_logs()
+                except GitHubError as error:
+                    lines.append(f"the checks' logs could not be read: {redact(str(error))[:300]}")
+            return self._answer(lines, "No check failed.")
 
         return StructuredTool.from_function(
             coroutine=failed_checks,

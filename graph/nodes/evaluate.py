@@ -16,6 +16,8 @@ incident goes on with the deterministic triage and says why.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -104,7 +106,8 @@ def _investigation(state: IncidentState, context: HealerContext) -> Investigatio
     if facts is None and context.kube is not None:
         facts = KubeClusterFacts(context.kube, sorted(pods))
     attempts = state.get("attempts", [])
-    ci_detail = Attempt.model_validate(attempts[-1]).ci_detail if attempts else ""
+    last = Attempt.model_validate(attempts[-1]) if attempts else None
+    ci_detail = last.ci_detail if last else ""
     anchor = int(finding.timestamp.timestamp() * 1e9) if finding.timestamp else state["now_ns"]
     investigation = Investigation(
         logs=logs,
@@ -113,9 +116,23 @@ def _investigation(state: IncidentState, context: HealerContext) -> Investigatio
         pods=pods,
         incidents=context.play_incidents,
         ci_detail=ci_detail,
+        ci_logs=_ci_logs(context, last),
         token_budget=settings.investigation_answer_tokens,
     )
     return investigation if investigation.has_tools else None
+
+
+def _ci_logs(context: HealerContext, last: Attempt | None) -> Callable[[], Awaitable[list[str]]] | None:
+    """The failed checks' output and logs of the last attempt, read from GitHub only if the model asks."""
+    github = context.github
+    if github is None or last is None or last.commit is None or last.ci not in ("failure", "error"):
+        return None
+    ref = last.commit
+
+    async def read() -> list[str]:
+        return await asyncio.to_thread(github.failed_check_logs, ref)
+
+    return read
 
 
 async def _investigate(

@@ -97,11 +97,13 @@ class GitHubEmulator(Loopback):
         files: dict[str, str],
         *,
         ci_script: list[list[str]] | None = None,
+        ci_log: str = "",
         default_branch: str = "main",
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.repository, self.owner = repository, repository.split("/", 1)[0]
         self.default_branch, self.ci_script = default_branch, ci_script or []
+        self.ci_log = ci_log  # what a failing job prints before it exits 1
         self._clock = clock or (lambda: FIXED_NOW)
         self.issues: dict[int, dict[str, Any]] = {}  # pull requests too, as GitHub lists them
         self.comments: dict[int, list[dict[str, Any]]] = {}
@@ -189,10 +191,12 @@ class GitHubEmulator(Loopback):
                 with emulator._lock:
                     emulator.requests.append((self.command, self.path))
                     status, body, headers = emulator._dispatch(self.command, self.path, raw)
-                    data = json.dumps(body, indent=1).encode()
+                    text = isinstance(body, str)  # a job's log is plain text
+                    data = body.encode() if text else json.dumps(body, indent=1).encode()
                     used = len(emulator.requests)
                 self.send_response(status)
-                headers = {"Content-Type": "application/json; charset=utf-8", **headers}
+                kind = "text/plain; charset=utf-8" if text else "application/json; charset=utf-8"
+                headers = {"Content-Type": kind, **headers}
                 headers |= {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": str(5000 - used),
                             "x-ratelimit-reset": str(int(emulator._clock().timestamp()) + 3600),
                             "x-ratelimit-used": str(used), "x-ratelimit-resource": "core"}  # fmt: skip
@@ -258,7 +262,28 @@ class GitHubEmulator(Loopback):
             ("GET", r"/commits/([^/]+)", self._commit),
             ("GET", r"/commits/([^/]+)/status", self._status),
             ("GET", r"/commits/([^/]+)/check-runs", self._check_runs),
+            ("GET", r"/actions/jobs/(\d+)/logs", self._job_logs_redirect),
+            ("GET", r"/_signed/job-logs/(\d+)", self._job_log),
         ]
+
+    def _job_logs_redirect(self, ident: str, **_: Any) -> Reply:
+        """As GitHub answers: 302 to a signed, short-lived address of the plain-text log."""
+        if int(ident) not in self._run_ids.values():
+            return _error(404, "Not Found")
+        location = (
+            f"{self._api}/_signed/job-logs/{ident}?urlExpires=2026-11-24T06%3A01%3A00Z&urlSignature=emulated"
+        )
+        return 302, None, {"Location": location}
+
+    def _job_log(self, ident: str, **_: Any) -> Reply:
+        sha = next((sha for sha, run in self._run_ids.items() if run == int(ident)), None)
+        if sha is None:
+            return _error(404, "Not Found")
+        state, now = self._ci_state(sha, read=False), self._now().replace("Z", ".0000000Z")
+        steps = [f"##[group]Run {CONTEXT}", "running the test suite", "##[endgroup]"]
+        if state in ("failure", "error"):
+            steps += [self.ci_log or f"{CONTEXT} failed", "##[error]Process completed with exit code 1."]
+        return 200, "".join(f"{now} {line}\n" for line in steps), {}
 
     # --- shapes -------------------------------------------------------------------------------------
 
@@ -639,6 +664,7 @@ class GitHubEmulator(Loopback):
                 "details_url": f"{self._html}/runs/{ident}", "status": "completed" if done else "in_progress",
                 "conclusion": state if done else None, "started_at": now, "completed_at": now if done else None,
                 "pull_requests": pulls, "check_suite": {"id": ident},
+                "app": {**run["app"], "slug": "github-actions", "name": "GitHub Actions"},
                 "output": {**run["output"], "title": f"{CONTEXT} {state}", "summary": f"{CONTEXT} {state}",
                            "text": None, "annotations_count": 0,
                            "annotations_url": f"{self._api}/check-runs/{ident}/annotations"}}  # fmt: skip
