@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import httpx
 import yaml
 
-from tests.http_harness import CASSETTES
-from tools.recording import SECRET_HEADERS
+from tests.http_harness import CASSETTES, Reply, ScriptedServer
+from tools.recording import SECRET_HEADERS, recorder
 from tools.redact import find_secrets
 
 # The shapes the repository's own pre-stop check looks for, plus what the redactor knows.
@@ -44,3 +46,14 @@ def test_every_cassette_folder_says_how_it_was_made() -> None:
             assert f"`{scenario.name}/`" in readme, scenario
         else:
             assert f"`{folder.relative_to(CASSETTES)}/`" in readme, folder
+
+
+def test_a_recorded_address_loses_its_token_and_signature_but_keeps_the_rest(tmp_path: Path) -> None:
+    """GitHub's job-log address is signed (`urlSignature`): a cassette must not keep a working link."""
+    with (
+        ScriptedServer([Reply(200, "log")]) as server,
+        recorder(record=True).use_cassette(str(tmp_path / "log.yaml")),
+    ):
+        httpx.get(f"{server.url}/jobs/19/signedlogcontent?urlSignature=s1gn3d&access_token=t0k3n&page=2")
+    kept = (tmp_path / "log.yaml").read_text()
+    assert "s1gn3d" not in kept and "t0k3n" not in kept and "page=2" in kept
