@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tools.retrying import GaveUp, call_with_retries, retry_after_s
@@ -21,6 +23,13 @@ def flaky(failures: int, calls: list[int]):
     return call
 
 
+def at_once(call: Any, max_retries: int, transient: Any) -> Any:
+    """`call_with_retries` with no waits."""
+    return call_with_retries(
+        call, max_retries=max_retries, transient=transient, delay_s=lambda *_: 0.0, sleep=lambda _s: None
+    )
+
+
 def test_a_transient_failure_is_retried_with_the_waits_asked_for() -> None:
     calls: list[int] = []
     slept: list[float] = []
@@ -37,13 +46,7 @@ def test_a_transient_failure_is_retried_with_the_waits_asked_for() -> None:
 def test_giving_up_keeps_the_last_failure_and_counts_every_attempt() -> None:
     calls: list[int] = []
     with pytest.raises(GaveUp) as gave_up:
-        call_with_retries(
-            flaky(9, calls),
-            max_retries=2,
-            transient=lambda _o: True,
-            delay_s=lambda *_: 0.0,
-            sleep=lambda _s: None,
-        )
+        at_once(flaky(9, calls), 2, lambda _o: True)
     assert gave_up.value.attempts == 3 and len(calls) == 3
     assert str(gave_up.value.error) == "attempt 3" and gave_up.value.response is None
 
@@ -51,26 +54,14 @@ def test_giving_up_keeps_the_last_failure_and_counts_every_attempt() -> None:
 def test_a_failure_that_is_not_transient_is_raised_at_once() -> None:
     calls: list[int] = []
     with pytest.raises(Flaky, match="attempt 1"):
-        call_with_retries(
-            flaky(9, calls),
-            max_retries=5,
-            transient=lambda _o: False,
-            delay_s=lambda *_: 0.0,
-            sleep=lambda _s: None,
-        )
+        at_once(flaky(9, calls), 5, lambda _o: False)
     assert len(calls) == 1
 
 
 def test_a_transient_answer_is_retried_and_the_last_one_kept() -> None:
     answers = iter([503, 503, 503])
     with pytest.raises(GaveUp) as gave_up:
-        call_with_retries(
-            lambda: next(answers),
-            max_retries=2,
-            transient=lambda status: status == 503,
-            delay_s=lambda *_: 0.0,
-            sleep=lambda _s: None,
-        )
+        at_once(lambda: next(answers), 2, lambda status: status == 503)
     assert (gave_up.value.attempts, gave_up.value.response, gave_up.value.error) == (3, 503, None)
 
 
