@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import metrics, page
+from api import mcp, metrics, page
 from api.auth import (
     LOGIN_PATH,
     Access,
@@ -65,11 +65,18 @@ def create_app(
     limits = limits or SessionLimits()
     token = settings.api_token.get_secret_value() if settings.api_token else None
 
+    access = Access(token)
+    hosts = [host.strip() for host in settings.mcp_allowed_hosts.split(",") if host.strip()]
+    mcp_endpoint = mcp.McpEndpoint(
+        mcp.build_server(lambda: app.state.store, lambda: app.state.scheduler), access, hosts
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with (
             open_checkpointer(settings.database_url) as saver,
             open_store(settings.database_url, saver) as store,
+            mcp_endpoint.running(),
         ):
             scheduler = Scheduler(
                 settings,
@@ -90,12 +97,13 @@ def create_app(
                 await scheduler.shutdown()
 
     app = FastAPI(title="Healer", version=VERSION, lifespan=lifespan, description=__doc__)
-    app.state.access = Access(token)
+    app.state.access = access
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     _answer_errors_in_json(app)
     _open_endpoints(app)
     app.include_router(_session_api(limits, token_documented=token is not None))
     app.include_router(_pages())
+    app.router.routes.append(mcp_endpoint.route())
     _login(app)
     return app
 

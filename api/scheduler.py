@@ -109,6 +109,12 @@ class Scheduler:
         """Graceful: each run stops between invocations (its checkpoints are whole), then returns."""
         await asyncio.gather(*(self.stop(play_id) for play_id in list(self._tasks)))
 
+    async def incidents(self, session: SessionStart) -> list[IncidentView]:
+        """The session's incidents as the checkpoints hold them: a read, so no outside client is built."""
+        context = HealerContext(settings=self.settings)
+        runner = PlayRunner(session, context, self.checkpointer, clock=self.clock, graphs=self._graphs)
+        return await runner.all_incidents()
+
     # --- decisions and endings --------------------------------------------------------------------------
 
     async def decide(self, session: Session, fingerprint: str, decision: dict[str, Any]) -> IncidentView:

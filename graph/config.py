@@ -73,6 +73,8 @@ class HealerSettings(BaseSettings):
     database_url: str = Field(default=DEFAULT_DATABASE_URL, validation_alias=_env("HEALER_DATABASE_URL"))
     api_token: SecretStr | None = Field(default=None, validation_alias=_env("HEALER_API_TOKEN"))
     cto_config: Path | None = Field(default=None, validation_alias=_env("HEALER_CTO_CONFIG"))
+    # Host names (host:port patterns, comma-separated) besides localhost that may call `/mcp` without a token
+    mcp_allowed_hosts: str = Field(default="", validation_alias=_env("HEALER_MCP_ALLOWED_HOSTS"))
 
     # --- bounds (DESIGN §3: every loop has one) -----------------------------------------------------
     max_iterations: int | None = Field(

@@ -26,7 +26,14 @@ from vcr.serialize import deserialize, serialize
 from tools.redact import redact
 
 SECRET_HEADERS = ("authorization", "cookie", "set-cookie", "x-api-key", "api-key", "openai-organization")
-SECRET_QUERY = ("access_token", "token", "api_key", "key", "sig", "urlSignature")  # last: signed log addresses
+SECRET_QUERY = (
+    "access_token",
+    "token",
+    "api_key",
+    "key",
+    "sig",
+    "urlSignature",
+)  # last: signed log addresses
 
 
 class RecordingError(Exception):
