@@ -48,6 +48,7 @@ NOT_REPLAYED = frozenset(
         "kubeconfig",
         "kubernetes_enabled",
         "discord_webhook_url",
+        "slack_webhook_url",
         "openai_api_key",
         "openai_base_url",
         "evaluation_model",
@@ -86,6 +87,8 @@ def live_addresses(settings: HealerSettings) -> dict[str, str]:
         found["github"] = settings.github_api_url.rstrip("/")
     if settings.discord_webhook_url:
         found["discord"] = settings.discord_webhook_url.get_secret_value()
+    if settings.slack_webhook_url:
+        found["slack"] = settings.slack_webhook_url.get_secret_value()
     if settings.openai_api_key or settings.openai_base_url:
         found["llm"] = (settings.openai_base_url or OPENAI_DEFAULT_URL).rstrip("/")
     return found

@@ -66,6 +66,7 @@ class HealerSettings(BaseSettings):
     kubeconfig: str | None = Field(default=None, validation_alias=_env("KUBECONFIG"))
     kubernetes_enabled: bool = Field(default=True, validation_alias=_env("HEALER_KUBERNETES"))
     discord_webhook_url: SecretStr | None = Field(default=None, validation_alias=_env("DISCORD_WEBHOOK_URL"))
+    slack_webhook_url: SecretStr | None = Field(default=None, validation_alias=_env("SLACK_WEBHOOK_URL"))
     openai_api_key: SecretStr | None = Field(default=None, validation_alias=_env("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(default=None, validation_alias=_env("OPENAI_BASE_URL"))
     evaluation_model: str = Field(default="gpt-4o-mini", validation_alias=_env("HEALER_EVALUATION_MODEL"))

@@ -21,6 +21,7 @@ from tools.github import GitHubTools
 from tools.kubernetes import KubernetesTools
 from tools.loki import LokiClient
 from tools.play_logs import ClusterFacts, PlayLogs
+from tools.slack import SlackNotifier
 
 
 class SessionBudget:
@@ -69,6 +70,7 @@ class HealerContext:
     kube: KubernetesTools | None = None
     github: GitHubTools | None = None  # for the session's repository
     discord: DiscordNotifier | None = None
+    slack: SlackNotifier | None = None
     evaluation_llm: BaseChatModel | None = None
     remediation_llm: BaseChatModel | None = None
     matcher: Matcher | None = None

@@ -35,6 +35,7 @@ from tools.github import GitHubConfig, GitHubTools
 from tools.kubernetes import KubernetesTools, api_client
 from tools.loki import LokiClient, LokiConfig
 from tools.recording import replaying, sent, unplayed_writes
+from tools.slack import SlackConfig, SlackNotifier
 
 STRICT = ConfigDict(extra="forbid")
 T = TypeVar("T")
@@ -44,6 +45,7 @@ STABLE_ADDRESSES = {
     "kubernetes": "https://kubernetes.default.svc",
     "github": "https://api.github.com",
     "discord": "https://discord.example/webhooks/healer-replay",  # not a real webhook: nothing to redact
+    "slack": "https://slack.example/services/healer-replay",
     "llm": "http://llm:18080/v1",
 }
 
@@ -73,6 +75,7 @@ class Services(BaseModel):
     kubernetes: str | None = None
     github: str | None = None
     discord: str | None = None
+    slack: str | None = None
     llm: str | None = None
 
 
@@ -192,6 +195,10 @@ async def services_for(
         if address["discord"]:
             context.discord = await stack.enter_async_context(
                 DiscordNotifier(DiscordConfig(webhook_url=address["discord"]))
+            )
+        if address["slack"]:
+            context.slack = await stack.enter_async_context(
+                SlackNotifier(SlackConfig(webhook_url=address["slack"]))
             )
         if address["llm"]:
             http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.llm_timeout_s))

@@ -20,6 +20,7 @@ from tools.discord import DiscordConfig, DiscordNotifier
 from tools.github import GitHubConfig, GitHubTools
 from tools.kubernetes import KubeError, KubernetesTools, api_client_from_environment
 from tools.loki import LokiClient, LokiConfig
+from tools.slack import SlackConfig, SlackNotifier
 
 log = logging.getLogger(__name__)
 
@@ -73,4 +74,7 @@ async def live_context(
             context.discord = await stack.enter_async_context(
                 DiscordNotifier(DiscordConfig(webhook_url=webhook))
             )
+        if settings.slack_webhook_url:
+            webhook = settings.slack_webhook_url.get_secret_value()
+            context.slack = await stack.enter_async_context(SlackNotifier(SlackConfig(webhook_url=webhook)))
         yield context

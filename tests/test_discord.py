@@ -7,16 +7,8 @@ import json
 import pytest
 
 from tests.http_harness import Reply, ScriptedServer, Sleeps
-from tools.discord import (
-    Alert,
-    Delivery,
-    DiscordConfig,
-    DiscordError,
-    DiscordNotifier,
-    DiscordUnavailable,
-    deserves_alert,
-    embed,
-)
+from tools.alerts import Alert, Delivery, deserves_alert
+from tools.discord import DiscordConfig, DiscordError, DiscordNotifier, DiscordUnavailable, embed
 
 pytestmark = pytest.mark.anyio
 

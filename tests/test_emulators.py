@@ -16,7 +16,8 @@ import vcr
 
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator
-from tools.discord import Alert, Delivery, DiscordConfig, DiscordError, DiscordNotifier, embed
+from tools.alerts import Alert, Delivery
+from tools.discord import DiscordConfig, DiscordError, DiscordNotifier, embed
 from tools.kubernetes import KubeError, KubeNotFound, KubernetesTools, api_client
 
 S = 10**9

@@ -21,7 +21,8 @@ from graph.nodes.evaluate import prompt
 from graph.nodes.note_recurrence import note_recurrence
 from graph.state import Analysis, Attempt
 from graph.triage.models import Finding
-from tools.discord import Alert, embed
+from tools.alerts import Alert
+from tools.discord import embed
 from tools.fence import ZERO_WIDTH_SPACE, fenced, inline_code, neutralised
 
 MARKDOWN = MarkdownIt("commonmark").enable("table")

@@ -12,12 +12,11 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import httpx
-from pydantic import BaseModel
 
+from tools.alerts import Alert, Delivery, cut
 from tools.calls import timed
 from tools.fence import neutralised
 from tools.redact import redact
@@ -27,7 +26,6 @@ log = logging.getLogger(__name__)
 
 COLOURS = {"critical": 0xE74C3C, "high": 0xF39C12, "warning": 0xF39C12}
 INFO_COLOUR = 0x3498DB
-ALERT_PRIORITIES = frozenset({"P0", "P1"})
 # Discord's embed limits
 _TITLE, _DESCRIPTION, _FIELD = 256, 4096, 1024
 
@@ -54,44 +52,21 @@ class DiscordConfig:
     backoff_s: float = 1.0
 
 
-class Alert(BaseModel):
-    code: str
-    severity: str
-    priority: str
-    play_id: str
-    agent: str | None = None
-    summary: str
-    issue_url: str | None = None
-
-
-class Delivery(StrEnum):
-    SENT = "sent"
-    DISABLED = "disabled"
-
-
-def deserves_alert(priority: str) -> bool:
-    return priority.upper() in ALERT_PRIORITIES
-
-
 def embed(alert: Alert) -> dict[str, Any]:
     """The embed of DESIGN §7: title `HEAL Alert: <code>`, colour by severity, play/agent/code/issue fields."""
     fields = [
-        {"name": "Play", "value": _cut(alert.play_id, _FIELD), "inline": True},
-        {"name": "Agent", "value": _cut(alert.agent or "-", _FIELD), "inline": True},
+        {"name": "Play", "value": cut(alert.play_id, _FIELD), "inline": True},
+        {"name": "Agent", "value": cut(alert.agent or "-", _FIELD), "inline": True},
         {"name": "Code", "value": f"{alert.code} ({alert.severity}, {alert.priority})", "inline": True},
     ]
     if alert.issue_url:
-        fields.append({"name": "Issue", "value": _cut(alert.issue_url, _FIELD), "inline": False})
+        fields.append({"name": "Issue", "value": cut(alert.issue_url, _FIELD), "inline": False})
     return {
-        "title": _cut(f"HEAL Alert: {alert.code}", _TITLE),
-        "description": _cut(neutralised(redact(alert.summary)), _DESCRIPTION),
+        "title": cut(f"HEAL Alert: {alert.code}", _TITLE),
+        "description": cut(neutralised(redact(alert.summary)), _DESCRIPTION),
         "color": COLOURS.get(alert.severity.lower(), INFO_COLOUR),
         "fields": fields,
     }
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 class DiscordNotifier:

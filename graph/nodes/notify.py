@@ -1,7 +1,8 @@
-"""notify: a Discord alert for P0 and P1 findings (DESIGN §7), with a link to the issue.
+"""notify: an alert for P0 and P1 findings (DESIGN §7), with a link to the issue, on every channel the
+deployment configured (Discord, Slack).
 
-Discord is not GitHub: a resumed run that was killed between the post and the checkpoint alerts again,
-which is the better failure for a page. An unreachable Discord is noted and the incident goes on."""
+A chat is not GitHub: a resumed run that was killed between the post and the checkpoint alerts again,
+which is the better failure for a page. An unreachable channel is noted and the incident goes on."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from langgraph.runtime import Runtime
 from graph.context import HealerContext
 from graph.state import Analysis, IncidentState, event
 from graph.triage.models import Finding
-from tools.discord import Alert, DiscordError, DiscordUnavailable, deserves_alert
+from tools.alerts import Alert, deserves_alert
+from tools.discord import DiscordError, DiscordUnavailable
+from tools.slack import SlackError, SlackUnavailable
 
 
 def alert_of(state: IncidentState, summary: str | None = None) -> Alert:
@@ -31,13 +34,22 @@ def alert_of(state: IncidentState, summary: str | None = None) -> Alert:
 
 
 async def send_alert(context: HealerContext, alert: Alert, now: int, what: str) -> dict[str, Any]:
-    if context.discord is None or not context.discord.enabled:
-        return {"timeline": [event(now, "not notified", "Discord is not configured")]}
-    try:
-        await context.discord.send(alert)
-    except (DiscordError, DiscordUnavailable) as error:
-        return {"timeline": [event(now, "notification failed", str(error))]}
-    return {"timeline": [event(now, "notified", f"Discord: {what}")]}
+    channels = [
+        (name, notifier)
+        for name, notifier in (("Discord", context.discord), ("Slack", context.slack))
+        if notifier is not None and notifier.enabled
+    ]
+    if not channels:
+        return {"timeline": [event(now, "not notified", "neither Discord nor Slack is configured")]}
+    timeline = []
+    for name, notifier in channels:
+        try:
+            await notifier.send(alert)
+        except (DiscordError, DiscordUnavailable, SlackError, SlackUnavailable) as error:
+            timeline.append(event(now, "notification failed", str(error)))
+        else:
+            timeline.append(event(now, "notified", f"{name}: {what}"))
+    return {"timeline": timeline}
 
 
 async def notify(state: IncidentState, runtime: Runtime[HealerContext]) -> dict[str, Any]:
