@@ -13,12 +13,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import mcp, metrics, page
@@ -225,12 +225,62 @@ def _pages() -> APIRouter:
 
     @router.get("/sessions/{play_id}", response_class=HTMLResponse, responses=errors(404, 422))
     async def session_page(request: Request, play_id: str) -> HTMLResponse:
-        session = await store_of(request).get(check_play_id(play_id))
-        if session is None:
-            raise ApiError(404, f"Session not found: {play_id}")
-        return HTMLResponse(page.session(session))
+        session = await _session_of(request, play_id)
+        views = mcp.latest(await scheduler_of(request).incidents(session))
+        return HTMLResponse(page.session(session, [mcp.incident_summary(view) for view in views]))
+
+    @router.get(
+        "/sessions/{play_id}/incidents/{fingerprint}", response_class=HTMLResponse, responses=errors(404, 422)
+    )
+    async def incident_page(request: Request, play_id: str, fingerprint: str) -> HTMLResponse:
+        session, view = await _incident_of(request, play_id, fingerprint)
+        csrf = access_of(request).form_token(f"decide {play_id} {fingerprint}")
+        detail = mcp.incident_detail(view)
+        return HTMLResponse(page.incident(play_id, detail, csrf, play_running=session.status == "active"))
+
+    @router.post(
+        "/sessions/{play_id}/incidents/{fingerprint}/decision",
+        response_class=RedirectResponse,
+        responses=errors(403, 404, 409, 413, 422),
+    )
+    async def decide_from_page(request: Request, play_id: str, fingerprint: str) -> RedirectResponse:
+        """The decision form of an escalated incident's page; back to the page once decided."""
+        _same_origin(request)
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        if not access_of(request).is_form_token(f"decide {play_id} {fingerprint}", form.get("csrf", "")):
+            raise ApiError(403, "the form is stale or came from another site: open the incident page again")
+        try:
+            decision = Decision.model_validate(
+                {"action": form.get("action"), "note": form.get("note", ""), "by": "a person on the page"}
+            )
+        except ValidationError as error:
+            raise ApiError(422, _first_problem(error.errors())) from None
+        session, view = await _incident_of(request, play_id, fingerprint)
+        if not view.waiting_for_human:
+            raise ApiError(409, f"incident {fingerprint} is not waiting for a decision")
+        try:
+            await scheduler_of(request).decide(session, fingerprint, decision.model_dump())
+        except ValueError as error:
+            raise ApiError(409, str(error)) from None
+        return RedirectResponse(request.url.path.removesuffix("/decision"), status_code=303)
 
     return router
+
+
+async def _incident_of(request: Request, play_id: str, fingerprint: str) -> tuple[Session, Any]:
+    session = await _session_of(request, play_id)
+    check_fingerprint(fingerprint)
+    for view in mcp.latest(await scheduler_of(request).incidents(session)):
+        if view.fingerprint == fingerprint:
+            return session, view
+    raise ApiError(404, f"Incident not found: {fingerprint} in {play_id}")
+
+
+def _same_origin(request: Request) -> None:
+    """A browser names where a form came from; one from another site is refused before anything else."""
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+        raise ApiError(403, f"a form from {origin} may not decide here")
 
 
 def _login(app: FastAPI) -> None:

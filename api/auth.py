@@ -17,8 +17,10 @@ the token gets 401 whatever it sent (only a declared `Content-Length` over the l
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import os
 import re
 import time
 from collections.abc import Callable, Coroutine
@@ -74,6 +76,21 @@ class Access:
         if cookie is None or (expires := int(cookie["expires"])) < self.clock():
             return False
         return hmac.compare_digest(cookie["signature"].encode(), self._signature(expires).encode())
+
+    def form_token(self, purpose: str) -> str:
+        """A token a page puts in its form and the POST must carry back: another site can make a browser
+        post, but cannot read the page to learn it (cross-site request forgery)."""
+        return hmac.new(self._form_key, f"healer form {purpose}".encode(), hashlib.sha256).hexdigest()
+
+    def is_form_token(self, purpose: str, candidate: str) -> bool:
+        return hmac.compare_digest(candidate.encode(), self.form_token(purpose).encode())
+
+    @functools.cached_property
+    def _form_key(self) -> bytes:
+        # from the token when there is one (every replica agrees), else one per process
+        return (
+            hashlib.sha256(f"healer forms {self.token}".encode()).digest() if self.token else os.urandom(32)
+        )
 
     def _signature(self, expires: int) -> str:
         assert self.token is not None

@@ -25,6 +25,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     meaning = {
         400: "the body is not JSON",
         401: "the bearer token is missing or wrong",
+        403: "a form from another site, or a stale one",
         404: "no such session",
         409: "a conflict with the session's state",
         413: "the body is too large",

@@ -260,7 +260,7 @@ def build_server(
         return session
 
     async def views_of(session: Session) -> list[IncidentView]:
-        return _latest(await scheduler().incidents(session))
+        return latest(await scheduler().incidents(session))
 
     @server.tool(annotations=READ)
     async def list_sessions(active_only: bool = False) -> SessionList:
@@ -340,7 +340,7 @@ def build_server(
     return server
 
 
-def _latest(views: list[IncidentView]) -> list[IncidentView]:
+def latest(views: list[IncidentView]) -> list[IncidentView]:
     """One view per incident: its newest generation (a recurrence reopens the same fingerprint)."""
     newest: dict[str, IncidentView] = {}
     for view in views:

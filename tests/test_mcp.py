@@ -64,18 +64,22 @@ async def escalated(base: str, play_id: str, timeout_s: float = 90) -> dict[str,
     pytest.fail(f"no incident of {play_id} waited for a human within {timeout_s} s: {incidents}")
 
 
-def test_an_agent_reads_a_play_and_decides_its_escalated_incident_over_mcp(tmp_path: Path) -> None:
-    loki = live_url("LOKI_URL")
+def panic_play(loki: str) -> dict[str, Any]:
+    """The session start of a play whose blaze panicked (its lines pushed into Loki, a namespace of its own)."""
     namespace, play_id = f"mcp-{uuid.uuid4().hex[:8]}", f"play-mcp-{uuid.uuid4().hex[:6]}"
     [agent] = RUNTIME_PANIC.agents
     now = time.time_ns()
     values = [[str(now - 30 * 10**9 + int((offset + 20) * 1e9)), text] for offset, text in agent.lines]
     stream = {"namespace": namespace, "pod": f"{play_id}-blaze-t2-x7k2p", "agent": agent.app}
-    httpx.post(
-        f"{loki}/loki/api/v1/push", json={"streams": [{"stream": stream, "values": values}]}
-    ).raise_for_status()
+    body = {"streams": [{"stream": stream, "values": values}]}
+    httpx.post(f"{loki}/loki/api/v1/push", json=body).raise_for_status()
     time.sleep(2)  # qryn batches its inserts
-    session = RUNTIME_PANIC.session() | {"play_id": play_id, "namespace": namespace}
+    return RUNTIME_PANIC.session() | {"play_id": play_id, "namespace": namespace}
+
+
+def test_an_agent_reads_a_play_and_decides_its_escalated_incident_over_mcp(tmp_path: Path) -> None:
+    loki = live_url("LOKI_URL")
+    session = panic_play(loki)
     with (
         GitHubEmulator(REPOSITORY, {}) as github,
         serving(
@@ -87,7 +91,7 @@ def test_an_agent_reads_a_play_and_decides_its_escalated_incident_over_mcp(tmp_p
         ) as (base, _database),
     ):
         start(base, session)
-        asyncio.run(_converse(base, play_id, github))
+        asyncio.run(_converse(base, session["play_id"], github))
 
 
 async def _converse(base: str, play_id: str, github: GitHubEmulator) -> None:
