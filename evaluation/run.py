@@ -49,7 +49,7 @@ class Outcome:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
-    shown: list[str] = field(default_factory=list)  # every line the case has, for the evidence check
+    shown: list[str] = field(default_factory=list)  # what evidence may quote: the case's lines, the finding
 
 
 @dataclass(frozen=True)
@@ -177,5 +177,6 @@ async def run_case(case: Case, settings: HealerSettings, llm: BaseChatModel | No
         prompt_tokens=update.get("prompt_tokens", 0),
         completion_tokens=update.get("completion_tokens", 0),
         latency_s=time.perf_counter() - started,
-        shown=[*state["evidence"], *(lines.formatted(i) for i in range(len(lines.entries)))],
+        # what evaluate keeps as evidence: lines shown or returned, else the finding's own text
+        shown=[*state["evidence"], *(lines.formatted(i) for i in range(len(lines.entries))), finding.text],
     )
