@@ -65,16 +65,34 @@ async def test_search_is_scoped_to_the_play_pods_anchored_at_the_finding_and_esc
 
 
 @pytest.mark.anyio
-async def test_a_query_outside_the_play_reads_nothing_and_failures_are_text() -> None:
-    with ScriptedServer([Reply(400, "parse error at line 1, col 9")]) as server:
+async def test_a_name_outside_the_play_reads_the_plays_own_pods_and_failures_are_text() -> None:
+    """A small model makes names up; "no such pod" alone reads to it like the failure, so the answer says
+    so and gives the lines of the play's pods instead (never another pod's)."""
+    line = {"stream": {"agent": "rex"}, "values": [[str(T0), "cargo test: 3 passed"]]}
+    found = {"status": "success", "data": {"resultType": "streams", "result": [line]}}
+    empty = {"status": "success", "data": {"resultType": "streams", "result": []}}
+    replies = [Reply(200, found), Reply(200, empty), Reply(400, "parse error at line 1, col 9")]
+    with ScriptedServer(replies) as server:
         async with LokiClient(LokiConfig(server.url)) as loki:
             investigation = _investigation(logs=LokiPlayLogs(loki, "cto", [POD]), facts=None)
             search = {tool.name: tool for tool in investigation.tools()}["search_logs"]
             outside = await search.ainvoke({"pod": "kube-apiserver"})
             nobody = await search.ainvoke({"agent": "tess"})
             failed = await search.ainvoke({})
-    assert outside.startswith("kube-apiserver is not a pod of this play") and "no pod of agent tess" in nobody
-    assert len(server.seen) == 1 and failed.startswith("the log query failed: Loki answered 400")
+    assert outside.splitlines() == [
+        "(kube-apiserver is not a pod of this play; its pods: coderun-blaze-t2-z9q8w, "
+        "coderun-rex-t1-play-42-x7k2p; the lines of all of them follow)",
+        "05:20:00.000 [rex] cargo test: 3 passed",
+    ]
+    queries = [parse_qs(urlparse(seen.path).query)["query"][0] for seen in server.seen]
+    scope = (
+        r'{namespace="cto", pod=~"coderun\\-rex\\-t1\\-play\\-42\\-x7k2p"}'  # the play's pods, and only them
+    )
+    assert queries == [scope, scope, scope]
+    assert nobody.startswith(
+        "(no pod of agent tess in this play; its agents: blaze, rex"
+    ) and nobody.endswith("No log lines matched.")
+    assert len(server.seen) == 3 and failed.startswith("the log query failed: Loki answered 400")
 
 
 @pytest.mark.anyio
@@ -132,7 +150,7 @@ async def test_a_workload_name_reads_its_pods() -> None:
     search = {tool.name: tool for tool in investigation.tools()}["search_logs"]
     worker = await search.ainvoke({"pod": "payment-worker"})
     assert worker.endswith("payment-worker-747ccfb9db-78qds says hello") and "payment-api" not in worker
-    assert (await search.ainvoke({"pod": "paym"})).startswith("paym is not a pod of this play")
+    assert (await search.ainvoke({"pod": "paym"})).startswith("(paym is not a pod of this play")
 
 
 @pytest.mark.anyio

@@ -123,13 +123,17 @@ class Investigation:
         """The play's lines of `agent` or `pod` (all its pods when neither) that `query` selects, as a
         tool's answer."""
         pods = self._pods_of(agent, pod)
+        note = []
         if isinstance(pods, str):
-            return pods
+            # a name the model made up: read every pod of the play rather than answer with a "not found"
+            # a small model takes for the failure itself
+            note, pods = [f"({pods}; the lines of all of them follow)"], []
         try:
             entries = await self.logs.read(pods=pods, **query)
         except LokiError as error:
             return f"the log query failed: {redact(str(error))[:300]}"
-        return self._answer([_format(e) for e in entries], empty)
+        found = [_format(e) for e in entries]
+        return self._answer([*note, *found], empty) if found else " ".join([*note, empty])
 
     def _search_tool(self) -> StructuredTool:
         async def search_logs(
