@@ -144,6 +144,16 @@ def _open_endpoints(app: FastAPI) -> None:
     async def health() -> dict[str, str]:
         return {"status": "healthy", "version": VERSION, "service": SERVICE}
 
+    @app.get("/ready", tags=["Healer"], responses=errors(503))
+    async def ready(request: Request) -> JSONResponse:
+        """Ready when the database answers (a Kubernetes readiness probe); /health only says the process is up."""
+        try:
+            await store_of(request).count()
+        except Exception as error:  # any database failure: not ready, said plainly
+            log.warning("not ready: the database does not answer", extra={"error": str(error)[:300]})
+            return error_response(503, f"the database does not answer: {type(error).__name__}")
+        return JSONResponse({"status": "ready"})
+
     @app.get("/metrics", tags=["Healer"], response_class=Response)
     async def prometheus(request: Request) -> Response:
         body = await metrics.render(store_of(request), scheduler_of(request))

@@ -31,6 +31,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "the body is too large",
         422: "a malformed request; the message names the field (and the limit it is over)",
         429: "too many active sessions (HEALER_MAX_ACTIVE_SESSIONS): end one first",
+        503: "not ready: the database does not answer",
     }
     return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}
 
