@@ -39,8 +39,8 @@ from api.scheduler import ContextFactory, Scheduler
 from api.store import SessionStore, open_store
 from graph.checkpoint import open_checkpointer
 from graph.config import HealerSettings
-from graph.nodes.await_human import Decision
 from graph.services import live_context
+from graph.state import Decision
 
 VERSION = "0.1.0"
 log = logging.getLogger("healer.api")

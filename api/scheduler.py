@@ -22,7 +22,7 @@ from api.models import Detection, Session, SessionStatus, rfc3339
 from api.store import SessionStore
 from graph.config import HealerSettings
 from graph.context import HealerContext
-from graph.nodes.collect import play_query
+from graph.queries import play_query
 from graph.runner import IncidentView, PlayRunner, compiled
 from graph.services import live_context
 from graph.session import SessionStart

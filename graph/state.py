@@ -187,3 +187,9 @@ class Attempt(BaseModel):
     ci: Literal["pending", "success", "failure", "timeout", "rejected", "error"] = "pending"
     ci_detail: str = ""
     started_ns: int = 0
+
+
+class Decision(BaseModel):
+    action: Literal["retry", "resolve", "dismiss"]
+    by: str = Field(default="a human", max_length=100)
+    note: str = Field(default="", max_length=2000)

@@ -5,20 +5,14 @@ Decisions: `retry` (another round of up to maxIterations attempts), `resolve` (c
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from graph.context import HealerContext
-from graph.state import IncidentState, event
-
-
-class Decision(BaseModel):
-    action: Literal["retry", "resolve", "dismiss"]
-    by: str = Field(default="a human", max_length=100)
-    note: str = Field(default="", max_length=2000)
+from graph.state import Decision, IncidentState, event
 
 
 async def await_human(state: IncidentState, runtime: Runtime[HealerContext]) -> dict[str, Any]:

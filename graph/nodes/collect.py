@@ -16,12 +16,13 @@ from langgraph.runtime import Runtime
 
 from graph.context import HealerContext
 from graph.nodes.pulls import read_pulls
+from graph.queries import play_query
 from graph.session import SessionStart
 from graph.state import Json, SessionState
 from graph.triage.engine import AgentNames
 from tools.github import GitHubError
 from tools.kubernetes import CodeRunState, KubeError, KubernetesTools, PodState
-from tools.loki import LokiError, selector, selector_any_of
+from tools.loki import LokiError
 from tools.loki_streams import LokiEntry
 from tools.redact import redact
 
@@ -106,14 +107,6 @@ def _cluster_view(
             }
         )
     return coderuns, pod_agents
-
-
-def play_query(session: SessionStart, pod_agents: dict[str, str]) -> str:
-    """The LogQL selector of the play's lines: its pods when Kubernetes named them, else its namespace."""
-    labels = {"namespace": session.namespace or "default"}
-    if pod_agents:
-        return selector_any_of(labels, "pod", pod_agents)
-    return selector(labels)
 
 
 def _key(entry: LokiEntry) -> str:
