@@ -2,19 +2,19 @@
 
 Sessions by status and findings by code and severity come from the store; LLM calls and tokens, GitHub
 issues and outside-system failures from the incidents' own counts (their checkpointed state); calls to
-outside systems, by outcome, and the time they took from `tools/calls.py`.
+outside systems, by outcome, and how long they took (a histogram) from `tools/calls.py`'s registry.
 """
 
 from __future__ import annotations
 
 from collections import Counter as Tally
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from api.scheduler import Scheduler
 from api.store import SessionStore
-from tools.calls import snapshot
+from tools import calls
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -55,22 +55,8 @@ async def render(store: SessionStore, scheduler: Scheduler) -> bytes:
         registry=registry,
     )
     degraded.set(usage["outside_errors"])
-    calls, seconds = snapshot()
-    outside = Counter(
-        "healer_outside_calls",
-        "Calls to outside systems by outcome",
-        ["system", "outcome"],
-        registry=registry,
-    )
-    for (system, outcome), count in calls.items():
-        outside.labels(system, outcome).inc(count)
-    spent = Counter(
-        "healer_outside_call_seconds", "Time spent in calls to outside systems", ["system"], registry=registry
-    )
-    for system, total in seconds.items():
-        spent.labels(system).inc(total)
     Gauge("healer_passes", "Session passes run since start", registry=registry).set(scheduler.passes_run)
     Gauge("healer_running_sessions", "Sessions with a run in this process", registry=registry).set(
         len(scheduler.running())
     )
-    return generate_latest(registry)
+    return generate_latest(registry) + generate_latest(calls.REGISTRY)

@@ -49,4 +49,5 @@ def test_metrics_count_what_an_operator_watches(tmp_path: Path) -> None:
     assert 'healer_findings{code="A10",severity="critical"} 2.0' in text
     assert 'healer_outside_calls_total{outcome="error",system="loki"}' in text
     assert 'healer_outside_calls_total{outcome="ok",system="github"}' in text
-    assert 'healer_outside_call_seconds_total{system="loki"}' in text
+    assert 'healer_outside_call_seconds_count{system="loki"}' in text
+    assert 'healer_outside_call_seconds_bucket{le="0.01",system="github"}' in text  # a real histogram

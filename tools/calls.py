@@ -1,33 +1,33 @@
 """Every call to an outside system, counted by outcome and timed, for Healer's `/metrics`.
 
-One process-wide record (as a metrics registry is): the clients wrap each logical call (retries
-included) in `timed(system)`; the server reads `snapshot()` at scrape time.
+prometheus_client's own Counter and Histogram in one process-wide registry: the clients wrap each logical
+call (retries included) in `timed(system)`; the server exposes `REGISTRY` with its scrape-time figures.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
-@dataclass
-class _Record:
-    calls: dict[tuple[str, str], int] = field(default_factory=dict)  # (system, ok|error) -> count
-    seconds: dict[str, float] = field(default_factory=dict)  # system -> total seconds
-
-
-_RECORD = _Record()
-_LOCK = threading.Lock()
+REGISTRY = CollectorRegistry()
+CALLS = Counter(
+    "healer_outside_calls", "Calls to outside systems by outcome", ["system", "outcome"], registry=REGISTRY
+)
+SECONDS = Histogram(
+    "healer_outside_call_seconds",
+    "Time a call to an outside system took, retries included",
+    ["system"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 180, 600),  # the LLM's minutes at the top
+    registry=REGISTRY,
+)
 
 
 def record(system: str, ok: bool, seconds: float) -> None:
-    with _LOCK:
-        key = (system, "ok" if ok else "error")
-        _RECORD.calls[key] = _RECORD.calls.get(key, 0) + 1
-        _RECORD.seconds[system] = _RECORD.seconds.get(system, 0.0) + seconds
+    CALLS.labels(system, "ok" if ok else "error").inc()
+    SECONDS.labels(system).observe(seconds)
 
 
 @contextlib.contextmanager
@@ -40,8 +40,3 @@ def timed(system: str) -> Iterator[None]:
         record(system, False, time.perf_counter() - began)
         raise
     record(system, True, time.perf_counter() - began)
-
-
-def snapshot() -> tuple[dict[tuple[str, str], int], dict[str, float]]:
-    with _LOCK:
-        return dict(_RECORD.calls), dict(_RECORD.seconds)
