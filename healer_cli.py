@@ -187,8 +187,11 @@ def _watch(args: argparse.Namespace) -> int:
         if args.record:
             raise InputError("--record keeps its checkpoints in a fresh database: leave --database-url out")
         settings = settings.model_copy(update={"database_url": args.database_url})
-    if not settings.loki_url:
-        print("healer watch: error: LOKI_URL is not set: there is no log to watch", file=sys.stderr)
+    if not settings.loki_url and not settings.kubernetes_enabled:
+        print(
+            "healer watch: error: neither LOKI_URL nor Kubernetes (HEALER_KUBERNETES=false): no log to watch",
+            file=sys.stderr,
+        )
         return 2
 
     def progress(values: dict) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import tempfile
 from collections.abc import Callable
@@ -32,8 +33,10 @@ from graph.watch import PassClock, watch
 from tools.kubernetes import KubeError, api_client_from_environment
 from tools.recording import interactions_of, replaying
 from tools.redact import redact
+from tools.timestamps import parse_rfc3339_ns
 
 OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
+_POD_LOG = re.compile(r"/api/v1/namespaces/[^/]+/pods/(?P<pod>[^/?]+)/log")
 # Settings a scenario does not carry: where the systems are (its `services`), who Healer is to them, its
 # models (fields of their own) and where it keeps its checkpoints (a replay picks its own).
 NOT_REPLAYED = frozenset(
@@ -118,8 +121,8 @@ async def record_watch(
         raise CaptureError(f"{folder} already exists and is not empty: record into a new folder")
     session = SessionStart.from_json_bytes(session_text)
     live = live_addresses(settings)
-    if "loki" not in live:
-        raise CaptureError("LOKI_URL is not set: there is no log to watch")
+    if "loki" not in live and "kubernetes" not in live:
+        raise CaptureError("neither LOKI_URL nor a Kubernetes configuration: there is no log to watch")
     services = {name: STABLE_ADDRESSES[name] for name in live}
     rewrites = {address: services[name] for name, address in live.items()}
     clock = PassClock()
@@ -204,7 +207,14 @@ def recorded_lines(traffic: Path) -> dict[str, list[tuple[int, str, dict[str, st
     """Every log line the run read from Loki (redacted as recorded), by pod, in time order, once each."""
     seen: dict[str, dict[tuple[int, str], dict[str, str]]] = {}
     for interaction in interactions_of(traffic):
-        if "/loki/api/v1/query_range" not in interaction["request"]["uri"]:
+        uri = interaction["request"]["uri"]
+        if pod_log := _POD_LOG.search(uri):  # no Loki: the pods' logs from the Kubernetes API
+            for raw in str(interaction["response"]["body"].get("string", "")).splitlines():
+                stamp, _, line = raw.partition(" ")
+                if (at := parse_rfc3339_ns(stamp)) is not None:
+                    seen.setdefault(pod_log["pod"], {})[(at, line)] = {"pod": pod_log["pod"]}
+            continue
+        if "/loki/api/v1/query_range" not in uri:
             continue
         try:
             body = json.loads(interaction["response"]["body"]["string"])

@@ -35,6 +35,7 @@ class SessionState(TypedDict):
     now_ns: int  # the time of this pass, given by the scheduler (a virtual clock in replays)
     cursor_ns: NotRequired[int | None]  # newest log timestamp read so far
     boundary_keys: NotRequired[list[str]]  # lines at `cursor_ns` already read (Loki bounds are inclusive)
+    pod_cursors: NotRequired[dict[str, Json]]  # without Loki: pod -> {ns, keys} of its log read so far
     spans: NotRequired[dict[str, list[int | None]]]  # agent -> [first, last] line time
     inventory: NotRequired[list[Json]]  # the lines in which agents reported their tools
     preflight_done: NotRequired[list[str]]  # agents whose pre-flight verdict is final

@@ -2,7 +2,8 @@
 
 Kubernetes says which CodeRuns and pods the play has, GitHub what its pull requests went through, and which agent each pod is (the CodeRun's
 `github-app` label). Loki gives the pods' new lines from the cursor on, at most `lines_per_pass` of them
-(the next pass goes on from where this one stopped). A system that fails is noted in `degraded` and the
+(the next pass goes on from where this one stopped); without a Loki, the Kubernetes API gives each pod's
+log since its own cursor (`read_pod_logs`), so Healer works on a cluster that has none. A system that fails is noted in `degraded` and the
 pass goes on with what it has: the cursor only moves over lines that were really read.
 """
 
@@ -25,6 +26,7 @@ from tools.kubernetes import CodeRunState, KubeError, KubernetesTools, PodState
 from tools.loki import LokiError
 from tools.loki_streams import LokiEntry
 from tools.redact import redact
+from tools.timestamps import parse_rfc3339_ns
 
 FIRST_PASS_LOOKBACK_NS = 5 * 60 * 1_000_000_000  # lines logged just before the session start count too
 
@@ -57,6 +59,13 @@ async def collect(state: SessionState, runtime: Runtime[HealerContext]) -> dict[
         "degraded": degraded,
     }
     if context.loki is None:
+        if context.kube is not None and coderuns:
+            batch, cursors, failures = await asyncio.to_thread(
+                read_pod_logs, context.kube, coderuns, state.get("pod_cursors", {}), now,
+                context.settings.lines_per_pass,
+            )  # fmt: skip
+            degraded += failures
+            update |= {"pod_cursors": cursors, "batch": [_line(entry, pod_agents) for entry in batch]}
         return update
     query = play_query(session, pod_agents)
     start = state.get("cursor_ns") or now - FIRST_PASS_LOOKBACK_NS
@@ -80,6 +89,47 @@ async def collect(state: SessionState, runtime: Runtime[HealerContext]) -> dict[
         update |= {"cursor_ns": cursor, "boundary_keys": sorted(at_cursor)}
     update["batch"] = [_line(entry, pod_agents) for entry in batch]
     return update
+
+
+def read_pod_logs(
+    kube: KubernetesTools, coderuns: list[Json], cursors: dict[str, Json], now: int, limit: int
+) -> tuple[list[LokiEntry], dict[str, Json], list[str]]:
+    """Without a Loki: each pod's new lines from the Kubernetes API (`kubectl logs --timestamps
+    --since`), oldest first, at most `limit`; each pod's cursor moves only over the lines kept."""
+    entries: list[LokiEntry] = []
+    failures: list[str] = []
+    for run in coderuns:
+        for pod in run.get("pods", []):
+            name, cursor = pod["name"], cursors.get(pod["name"]) or {}
+            if pod.get("phase") == "Pending":
+                continue  # no container has started: there is no log yet
+            since_ns = now - cursor["ns"] if cursor.get("ns") else FIRST_PASS_LOOKBACK_NS
+            try:
+                text = kube.pod_logs(name, since_seconds=max(1, -(-since_ns // 1_000_000_000) + 1))
+            except KubeError as error:
+                failures.append(f"kubernetes logs: {redact(str(error))}")
+                continue
+            seen = set(cursor.get("keys", []))
+            for raw in text.splitlines():
+                stamp, _, line = raw.partition(" ")
+                at = parse_rfc3339_ns(stamp)
+                if at is None or at < (cursor.get("ns") or 0):
+                    continue
+                entry = LokiEntry(at, line, {"pod": name, "namespace": pod.get("namespace", "")})
+                if at == cursor.get("ns") and _key(entry) in seen:
+                    continue
+                entries.append(entry)
+    entries.sort(key=lambda e: e.timestamp_ns)
+    kept = entries[:limit]
+    moved = dict(cursors)
+    for pod in {e.labels["pod"] for e in kept}:
+        mine = [e for e in kept if e.labels["pod"] == pod]
+        newest = mine[-1].timestamp_ns
+        keys = {_key(e) for e in mine if e.timestamp_ns == newest}
+        if newest == (cursors.get(pod) or {}).get("ns"):
+            keys |= set(cursors[pod].get("keys", []))
+        moved[pod] = {"ns": newest, "keys": sorted(keys)}
+    return kept, moved, failures
 
 
 def _read_cluster(kube: KubernetesTools, play_id: str) -> list[tuple[CodeRunState, list[PodState]]]:
