@@ -8,10 +8,12 @@ its own; GitHub is the emulator, so the issue Healer files and closes is seen fr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +79,10 @@ def panic_play(loki: str) -> dict[str, Any]:
     return RUNTIME_PANIC.session() | {"play_id": play_id, "namespace": namespace}
 
 
-def test_an_agent_reads_a_play_and_decides_its_escalated_incident_over_mcp(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def panic_server(tmp_path: Path) -> Iterator[tuple[str, str, GitHubEmulator]]:
+    """A live `healer serve` (the local Loki, the GitHub emulator, the API token) watching a play whose
+    blaze panicked: its base URL, the play's id and the emulator."""
     loki = live_url("LOKI_URL")
     session = panic_play(loki)
     with (
@@ -91,7 +96,12 @@ def test_an_agent_reads_a_play_and_decides_its_escalated_incident_over_mcp(tmp_p
         ) as (base, _database),
     ):
         start(base, session)
-        asyncio.run(_converse(base, session["play_id"], github))
+        yield base, session["play_id"], github
+
+
+def test_an_agent_reads_a_play_and_decides_its_escalated_incident_over_mcp(tmp_path: Path) -> None:
+    with panic_server(tmp_path) as (base, play_id, github):
+        asyncio.run(_converse(base, play_id, github))
 
 
 async def _converse(base: str, play_id: str, github: GitHubEmulator) -> None:

@@ -13,34 +13,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import live_url
 from tests.devtools import browser_tab
-from tests.emulators.github import GitHubEmulator
-from tests.scenarios.definitions import REPOSITORY
-from tests.test_mcp import call, escalated, panic_play
+from tests.test_mcp import TOKEN, call, escalated, panic_server
 from tests.test_page_browser import ARTIFACTS, chromium, serving  # noqa: F401 (chromium: a fixture)
 
 pytestmark = pytest.mark.live
 
-TOKEN = "mcp-test-token-" + "0" * 24  # tests.test_mcp's helpers read with it
-
 
 def test_an_escalated_incident_is_decided_on_its_page_in_a_browser(chromium: Path, tmp_path: Path) -> None:  # noqa: F811
-    loki = live_url("LOKI_URL")
-    session = panic_play(loki)
-    play_id = session["play_id"]
-    with (
-        GitHubEmulator(REPOSITORY, {}) as github,
-        serving(
-            tmp_path,
-            LOKI_URL=loki,
-            GITHUB_TOKEN="emulated",
-            GITHUB_API_URL=github.url,
-            HEALER_API_TOKEN=TOKEN,
-        ) as (base, _database),
-    ):
+    with panic_server(tmp_path) as (base, play_id, github):
         auth = {"Authorization": f"Bearer {TOKEN}"}
-        httpx.post(f"{base}/api/v1/session/start", json=session, headers=auth).raise_for_status()
         waiting = asyncio.run(escalated(base, play_id))
         incident_url = f"{base}/sessions/{play_id}/incidents/{waiting['fingerprint']}"
 

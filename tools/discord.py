@@ -7,20 +7,18 @@ result says so: a play without Discord still runs.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from tools.alerts import Alert, Delivery, cut
-from tools.calls import timed
+from tools.alerts import Alert, cut
 from tools.fence import neutralised
 from tools.redact import redact
 from tools.retrying import GaveUp, retry_after_s, send_with_retries
+from tools.webhooks import WebhookNotifier
 
 log = logging.getLogger(__name__)
 
@@ -69,39 +67,11 @@ def embed(alert: Alert) -> dict[str, Any]:
     }
 
 
-class DiscordNotifier:
-    def __init__(
-        self,
-        config: DiscordConfig,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.config = config
-        self._sleep = sleep
-        self._http = httpx.AsyncClient(timeout=config.timeout_s, transport=transport)
+class DiscordNotifier(WebhookNotifier):
+    system = "discord"
 
-    async def __aenter__(self) -> DiscordNotifier:
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self._http.aclose()
-
-    @property
-    def enabled(self) -> bool:
-        return self.config.enabled and bool(self.config.webhook_url)
-
-    async def send(self, alert: Alert) -> Delivery:
-        if not self.enabled:
-            return Delivery.DISABLED
-        payload = {
-            "username": self.config.username,
-            "embeds": [embed(alert)],
-            "allowed_mentions": {"parse": []},
-        }
-        with timed("discord"):
-            await self._post(payload)
-        return Delivery.SENT
+    def payload(self, alert: Alert) -> dict[str, Any]:
+        return {"username": self.config.username, "embeds": [embed(alert)], "allowed_mentions": {"parse": []}}
 
     async def _post(self, payload: dict[str, Any]) -> None:
         url = self.config.webhook_url

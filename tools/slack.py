@@ -9,18 +9,16 @@ or a status with an error name in the body (`invalid_payload`, `no_service`, `ch
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from tools.alerts import Alert, Delivery, cut
-from tools.calls import timed
+from tools.alerts import Alert, cut
 from tools.redact import redact
 from tools.retrying import GaveUp, retry_after_s, send_with_retries
+from tools.webhooks import WebhookNotifier
 
 log = logging.getLogger(__name__)
 
@@ -81,34 +79,11 @@ def message(alert: Alert) -> dict[str, Any]:
     return {"text": cut(fallback, _FALLBACK), "blocks": blocks}
 
 
-class SlackNotifier:
-    def __init__(
-        self,
-        config: SlackConfig,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.config = config
-        self._sleep = sleep
-        self._http = httpx.AsyncClient(timeout=config.timeout_s, transport=transport)
+class SlackNotifier(WebhookNotifier):
+    system = "slack"
 
-    async def __aenter__(self) -> SlackNotifier:
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self._http.aclose()
-
-    @property
-    def enabled(self) -> bool:
-        return self.config.enabled and bool(self.config.webhook_url)
-
-    async def send(self, alert: Alert) -> Delivery:
-        if not self.enabled:
-            return Delivery.DISABLED
-        with timed("slack"):
-            await self._post(message(alert))
-        return Delivery.SENT
+    def payload(self, alert: Alert) -> dict[str, Any]:
+        return message(alert)
 
     async def _post(self, payload: dict[str, Any]) -> None:
         url = self.config.webhook_url
