@@ -114,3 +114,23 @@ def test_the_cli_prints_the_table_and_json(capsys: pytest.CaptureFixture[str]) -
     assert set(report) >= {"pass_rate", "cases", "tags"}
     assert {"name", "tags", "passed"} <= set(report["cases"][0])
     assert report["cases"][0]["passed"] is True
+
+
+@pytest.mark.parametrize("mode", ["with", "without"])
+def test_a_recorded_case_replays_offline_and_its_fallback_evidence_is_not_counted_as_invented(
+    mode: str,
+) -> None:
+    """platform-codex-auth's model quoted its JSON lines HTML-escaped, so evaluate kept the finding's own
+    text as evidence; the recorded answers replay offline (no socket) and score as the diagnosis deserves."""
+    [scored] = run_suite_offline(mode, "platform-codex-auth")
+    assert (scored.status, scored.expected_present, scored.invented_evidence) == ("passed", 1, 0)
+    assert scored.tokens > 0 and scored.tool_calls == (1 if mode == "with" else 0)
+
+
+def run_suite_offline(mode: str, case: str) -> list:
+    import asyncio
+
+    from evaluation.suite import run_suite
+    from graph.config import settings_from
+
+    return asyncio.run(run_suite(SUITE, mode, settings_from({}), only=[case]))  # type: ignore[arg-type]

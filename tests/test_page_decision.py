@@ -15,7 +15,7 @@ import pytest
 
 from tests.devtools import browser_tab
 from tests.test_mcp import TOKEN, call, escalated, panic_server
-from tests.test_page_browser import ARTIFACTS, chromium, serving  # noqa: F401 (chromium: a fixture)
+from tests.test_page_browser import ARTIFACTS, chromium  # noqa: F401 (chromium: a fixture)
 
 pytestmark = pytest.mark.live
 
