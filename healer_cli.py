@@ -264,7 +264,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from evaluation.cases import CaseError
-    from evaluation.suite import as_json, run, table
+    from evaluation.suite import as_json, comparison, run, table
     from graph.config import HealerSettings
 
     modes = ("with", "without") if args.mode == "both" else (args.mode,)
@@ -283,6 +283,8 @@ def _eval(args: argparse.Namespace) -> int:
         print(json.dumps(reports[0] if len(reports) == 1 else {"modes": reports}, indent=2))
     else:
         print("\n\n".join(table(mode, scores) for mode, scores in results.items()))
+        if len(results) == 2:
+            print("\n" + comparison(results["with"], results["without"]))
     return 0
 
 

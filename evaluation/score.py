@@ -8,6 +8,7 @@ itself; this checks it did). A healthy case passes when triage found nothing to 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from evaluation.cases import Case
@@ -62,7 +63,20 @@ def score(case: Case, outcome: Outcome, *, price_per_1k_tokens: float = 0.0) -> 
     base.missing = [s.statement for s in case.expected if s not in present]
     base.forbidden_hits = [s.statement for s in case.forbidden if s.present_in(text)]
     shown = "\n".join(outcome.shown)
-    base.invented_evidence = sum(1 for line in outcome.analysis.get("evidence", []) if line not in shown)
+    base.invented_evidence = sum(
+        1 for line in outcome.analysis.get("evidence", []) if not _exists(line, shown)
+    )
     base.passed = not base.missing and not base.forbidden_hits and not base.invented_evidence
     base.status = "passed" if base.passed else "failed"
     return base
+
+
+# how a prompt or a tool shows a line before its text: a time (ISO or HH:MM:SS.mmm) and the pod or agent
+_SHOWN_AS = re.compile(r"^(?:\d{4}-\d\d-\d\dT)?\d\d:\d\d:\d\d(?:\.\d+)?Z? \[[^\]]+\] ")
+
+
+def _exists(line: str, shown: str) -> bool:
+    """A quoted line is the case's if it is, or its text after the way a tool showed it is, in what was
+    shown (the window in the prompt's format, a tool answer in its own)."""
+    text = _SHOWN_AS.sub("", line, count=1).strip()
+    return line in shown or (len(text) >= 8 and text in shown)

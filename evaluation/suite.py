@@ -168,5 +168,27 @@ def table(mode: Mode, scores: list[Score]) -> str:
     return "\n".join(rows)
 
 
+def comparison(with_scores: list[Score], without_scores: list[Score]) -> str:
+    """Per tag, side by side, over the cases recorded (or run) in both modes: what the investigation adds."""
+    absent = {s.name for s in [*with_scores, *without_scores] if s.status == "not recorded"}
+    pairs = [(a, b) for a, b in zip(with_scores, without_scores, strict=True) if a.name not in absent]
+    tags: dict[str, list[int]] = {}
+    for a, b in pairs:
+        for tag in a.tags or ["untagged"]:
+            entry = tags.setdefault(tag, [0, 0, 0])
+            entry[0], entry[1], entry[2] = entry[0] + 1, entry[1] + a.passed, entry[2] + b.passed
+    rows = [
+        f"with vs without the investigation, over the {len(pairs)} cases scored in both"
+        + (f" ({len(absent)} not recorded left out)" if absent else ""),
+        f"{'TAG':20} {'CASES':5} {'WITH':11} WITHOUT",
+    ]
+    for tag, (cases, passed_with, passed_without) in sorted(tags.items()):
+        rows.append(
+            f"{tag[:20]:20} {cases:<5} {passed_with}/{cases} {passed_with / cases:>4.0%}  "
+            f"{passed_without}/{cases} {passed_without / cases:>4.0%}"
+        )
+    return "\n".join(rows)
+
+
 def run(suite: Path, mode: Mode, base: HealerSettings, **options: Any) -> list[Score]:
     return asyncio.run(run_suite(suite, mode, base, **options))

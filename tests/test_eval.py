@@ -134,3 +134,31 @@ def run_suite_offline(mode: str, case: str) -> list:
     from graph.config import settings_from
 
     return asyncio.run(run_suite(SUITE, mode, settings_from({}), only=[case]))  # type: ignore[arg-type]
+
+
+def test_the_comparison_pairs_the_modes_per_tag_and_leaves_unrecorded_cases_out() -> None:
+    from evaluation.score import Score
+    from evaluation.suite import comparison
+
+    def scored(name: str, passed: bool, status: str | None = None) -> Score:
+        return Score(name, ["logs"], passed, status or ("passed" if passed else "failed"), "found")
+
+    with_scores = [scored("a", True), scored("b", False), scored("c", False, "not recorded")]
+    without_scores = [scored("a", True), scored("b", True), scored("c", True)]
+    text = comparison(with_scores, without_scores)
+    assert "over the 2 cases scored in both (1 not recorded left out)" in text
+    assert text.splitlines()[-1].split() == ["logs", "2", "1/2", "50%", "2/2", "100%"]
+
+
+def test_a_line_quoted_as_a_tool_showed_it_exists_and_a_made_up_one_does_not(tmp_path: Path) -> None:
+    case = _case(tmp_path)
+    shown = ["2026-11-24T06:00:00.004Z [play-a10-rex-t1] ERROR Connection refused to prod-db:3333"]
+    as_the_tool = _analysis(
+        root_cause="prod-db:3333 refuses connections",
+        evidence=["06:00:00.004 [rex] ERROR Connection refused to prod-db:3333"],
+    )
+    made_up = _analysis(
+        root_cause="prod-db:3333", evidence=["06:00:00.004 [rex] ERROR disk full", "06:00:01 [rex] "]
+    )
+    assert score(case, Outcome("found", [], analysis=as_the_tool, shown=shown)).invented_evidence == 0
+    assert score(case, Outcome("found", [], analysis=made_up, shown=shown)).invented_evidence == 2
