@@ -8,10 +8,12 @@ from pathlib import Path
 import httpx
 import yaml
 
+from tests.conftest import REPO
 from tests.http_harness import CASSETTES, Reply, ScriptedServer
 from tools.recording import SECRET_HEADERS, recorder
 from tools.redact import find_secrets
 
+EVAL_RECORDINGS = REPO / "evals" / "recordings"  # the model answers `healer eval` replays
 # The shapes the repository's own pre-stop check looks for, plus what the redactor knows.
 CREDENTIAL = re.compile(
     r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"
@@ -24,7 +26,7 @@ def test_cassettes_exist() -> None:
 
 
 def test_no_cassette_holds_a_credential() -> None:
-    for path in CASSETTES.rglob("*.yaml"):
+    for path in [*CASSETTES.rglob("*.yaml"), *EVAL_RECORDINGS.rglob("*.yaml")]:
         text = path.read_text()
         assert not CREDENTIAL.search(text), path
         assert find_secrets(text) == [], (path, find_secrets(text)[:3])
