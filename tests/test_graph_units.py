@@ -293,3 +293,26 @@ def test_the_ci_logs_are_offered_after_a_red_ci_only() -> None:
     for attempt in (red.model_copy(update={"ci": "success"}), red.model_copy(update={"commit": None}), None):
         assert _ci_logs(context, attempt) is None
     assert _ci_logs(HealerContext(settings=settings_from({})), red) is None  # no GitHub configured
+
+
+def test_a_quoted_gap_of_a_bounded_tool_answer_is_not_kept_as_evidence() -> None:
+    """The model quoted `… [17 lines omitted] …` from a search answer (ask_20): it is no log line."""
+    from graph.nodes.evaluate import _verbatim
+    from tools.llm_tools import bounded
+
+    answer = bounded([f"06:01:39.{i:03d} [net] Log entry {i}" for i in range(400)], 200).splitlines()
+    gap = next(line for line in answer if "lines omitted" in line)
+    analysis = Analysis.model_validate(
+        {
+            "summary": "s", "root_cause": "r", "category": "infrastructure", "severity": "low",
+            "confidence": 0.5, "automatable": False, "suggested_fix": "f", "facts": [],
+            "evidence": [answer[0], gap],
+        }
+    )  # fmt: skip
+    finding = Finding.model_validate(
+        {
+            "code": "ASK", "name": "q", "phase": "runtime", "severity": "medium", "priority": "P2",
+            "action": "investigate", "line_no": None, "text": "q", "matched": "q", "fingerprint": "0" * 16,
+        }
+    )  # fmt: skip
+    assert _verbatim(analysis, answer, finding).evidence == [answer[0]]

@@ -48,9 +48,10 @@ def bounded(lines: Sequence[str], token_budget: int = DEFAULT_TOKEN_BUDGET) -> s
     omitted = back - front + 1
     if not head and not tail:  # one line longer than the whole budget
         return clean[0][: budget - 40] + f"\u2026 [{len(clean[0]) - budget + 40} more characters]"
-    return "\n".join([*head, f"\u2026 [{omitted} lines omitted] \u2026", *tail])
+    return "\n".join([*head, OMITTED.format(omitted), *tail])
 
 
+OMITTED = "\u2026 [{} lines omitted] \u2026"  # a bounded answer's gap: not a log line, never evidence
 LINE_CHARS = 400  # one log line as a tool shows it: JSON tool results carry whole files
 MINUTE_NS = 60 * 10**9
 

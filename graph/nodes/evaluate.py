@@ -17,6 +17,7 @@ incident goes on with the deterministic triage and says why.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,7 +32,7 @@ from graph.state import Analysis, Attempt, IncidentState, event
 from graph.triage.models import Finding
 from tools import tokens
 from tools.fence import fenced
-from tools.llm_tools import Investigation
+from tools.llm_tools import OMITTED, Investigation
 from tools.play_logs import KubeClusterFacts, LokiPlayLogs
 from tools.redact import redact
 
@@ -254,9 +255,16 @@ def _previous_attempts(state: IncidentState) -> str:
     return "\n".join(lines) + "\n"
 
 
+_GAP = re.compile(re.escape(OMITTED).replace(re.escape("{}"), r"\d+"))
+
+
 def _verbatim(analysis: Analysis, shown_lines: list[str], finding: Finding) -> Analysis:
     shown = "\n".join(shown_lines) + "\n" + finding.text
-    quoted = [redact(line.strip()) for line in analysis.evidence if line.strip() and line.strip() in shown]
+    quoted = [
+        redact(line.strip())
+        for line in analysis.evidence
+        if line.strip() and line.strip() in shown and not _GAP.fullmatch(line.strip())
+    ]
     return analysis.model_copy(
         update={
             "evidence": quoted or [finding.text],
