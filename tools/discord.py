@@ -18,7 +18,7 @@ from tools.alerts import Alert, cut
 from tools.fence import neutralised
 from tools.redact import redact
 from tools.retrying import GaveUp, retry_after_s, send_with_retries
-from tools.webhooks import WebhookNotifier
+from tools.webhooks import WebhookNotifier, WebhookRefused, WebhookUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +28,13 @@ INFO_COLOUR = 0x3498DB
 _TITLE, _DESCRIPTION, _FIELD = 256, 4096, 1024
 
 
-class DiscordError(Exception):
-    """Discord refused the webhook call (4xx): an unknown webhook, a malformed embed."""
+class DiscordError(WebhookRefused):
+    """Discord refused the message (4xx): an unknown webhook, a malformed embed."""
 
-    def __init__(self, status: int, message: str) -> None:
-        self.status, self.message = status, message
-        super().__init__(f"Discord answered {status}: {message}")
+    channel = "Discord"
 
 
-class DiscordUnavailable(Exception):
+class DiscordUnavailable(WebhookUnavailable):
     """Discord could not be reached or kept failing after every retry."""
 
 

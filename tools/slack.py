@@ -18,7 +18,7 @@ import httpx
 from tools.alerts import Alert, cut
 from tools.redact import redact
 from tools.retrying import GaveUp, retry_after_s, send_with_retries
-from tools.webhooks import WebhookNotifier
+from tools.webhooks import WebhookNotifier, WebhookRefused, WebhookUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +26,13 @@ log = logging.getLogger(__name__)
 _HEADER, _SECTION, _FIELD, _FALLBACK = 150, 3000, 2000, 4000
 
 
-class SlackError(Exception):
+class SlackError(WebhookRefused):
     """Slack refused the message (4xx): a bad payload, a removed webhook, an archived channel."""
 
-    def __init__(self, status: int, message: str) -> None:
-        self.status, self.message = status, message
-        super().__init__(f"Slack answered {status}: {message}")
+    channel = "Slack"
 
 
-class SlackUnavailable(Exception):
+class SlackUnavailable(WebhookUnavailable):
     """Slack could not be reached or kept failing after every retry."""
 
 

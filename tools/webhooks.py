@@ -12,6 +12,20 @@ from tools.alerts import Alert, Delivery
 from tools.calls import timed
 
 
+class WebhookRefused(Exception):
+    """The channel refused the message (4xx): `channel` names it in the message."""
+
+    channel = "the webhook"
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status, self.message = status, message
+        super().__init__(f"{self.channel} answered {status}: {message}")
+
+
+class WebhookUnavailable(Exception):
+    """The channel could not be reached or kept failing after every retry."""
+
+
 class WebhookNotifier:
     """A channel's notifier: `system` names it in the metrics; `payload` and `_post` are the channel's."""
 

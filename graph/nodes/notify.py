@@ -14,8 +14,7 @@ from graph.context import HealerContext
 from graph.state import Analysis, IncidentState, event
 from graph.triage.models import Finding
 from tools.alerts import Alert, deserves_alert
-from tools.discord import DiscordError, DiscordUnavailable
-from tools.slack import SlackError, SlackUnavailable
+from tools.webhooks import WebhookRefused, WebhookUnavailable
 
 
 def alert_of(state: IncidentState, summary: str | None = None) -> Alert:
@@ -45,7 +44,7 @@ async def send_alert(context: HealerContext, alert: Alert, now: int, what: str) 
     for name, notifier in channels:
         try:
             await notifier.send(alert)
-        except (DiscordError, DiscordUnavailable, SlackError, SlackUnavailable) as error:
+        except (WebhookRefused, WebhookUnavailable) as error:
             timeline.append(event(now, "notification failed", str(error)))
         else:
             timeline.append(event(now, "notified", f"{name}: {what}"))
