@@ -28,6 +28,7 @@ from kubernetes.config import ConfigException
 from graph.config import HealerSettings, settings_from
 from graph.replay import STABLE_ADDRESSES, Scenario
 from graph.runner import IncidentView
+from graph.session import SessionStart
 from graph.state import Json
 from graph.watch import PassClock, watch
 from tools.kubernetes import KubeError, api_client_from_environment
@@ -115,8 +116,6 @@ async def record_watch(
     on_pass: Callable[[Json], None] | None = None,
 ) -> Captured:
     """Watch the session live, as `healer watch` does, and keep it in `folder` (new or empty)."""
-    from graph.session import SessionStart
-
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise CaptureError(f"{folder} already exists and is not empty: record into a new folder")
     session = SessionStart.from_json_bytes(session_text)
@@ -131,7 +130,10 @@ async def record_watch(
     with tempfile.TemporaryDirectory() as scratch:
         # a fresh database: the replay starts from nothing, so must the run it replays
         fresh = settings.model_copy(update={"database_url": f"sqlite:///{scratch}/healer.db"})
-        with replaying(folder / "http", services, record=True, rewrites=rewrites) as cassette, _stop_on(stop):
+        with (
+            replaying(folder / "http", services, record=True, rewrites=rewrites) as cassette,
+            _StopAfterPass(stop),
+        ):
             values, incidents = await watch(
                 session,
                 fresh,
@@ -151,7 +153,7 @@ async def record_watch(
     return Captured(folder, values, incidents, len(clock.readings_ns), requests, pods)
 
 
-class _stop_on:
+class _StopAfterPass:
     """Ctrl-C ends the watch after the pass under way, so the recording holds whole passes only; a second
     Ctrl-C interrupts at once."""
 
