@@ -35,12 +35,13 @@ from api.auth import (
 from api.http import ApiError, BodyLimit, check_fingerprint, check_play_id, error_response, errors
 from api.limits import SessionLimits
 from api.models import SERVICE, BoundedSessionStart, Session, rfc3339
-from api.scheduler import ContextFactory, Scheduler
 from api.store import SessionStore, open_store
 from graph.checkpoint import open_checkpointer
 from graph.config import HealerSettings
 from graph.services import live_context
 from graph.state import Decision
+from runtime.engine import ContextFactory, Engine
+from runtime.engines import open_engine
 
 VERSION = "0.1.0"
 log = logging.getLogger("healer.api")
@@ -77,24 +78,26 @@ def create_app(
             open_checkpointer(settings.database_url) as saver,
             open_store(settings.database_url, saver) as store,
             mcp_endpoint.running(),
-        ):
-            scheduler = Scheduler(
+            open_engine(
                 settings,
                 store,
                 saver,
                 interval_s=interval_s,
                 idle_timeout_s=idle_timeout_s,
                 contexts=contexts,
-            )
+            ) as scheduler,
+        ):
             app.state.store, app.state.scheduler = store, scheduler
             resumed = await scheduler.resume_active()
             log.info(
-                "healer is up", extra={"resumed_sessions": resumed, "database": settings.database_backend()}
+                "healer is up",
+                extra={
+                    "resumed_sessions": resumed,
+                    "database": settings.database_backend(),
+                    "engine": type(scheduler).__name__,
+                },
             )
-            try:
-                yield
-            finally:
-                await scheduler.shutdown()
+            yield
 
     app = FastAPI(title="Healer", version=VERSION, lifespan=lifespan, description=__doc__)
     app.state.access = access
@@ -112,7 +115,7 @@ def store_of(request: Request) -> SessionStore:
     return request.app.state.store
 
 
-def scheduler_of(request: Request) -> Scheduler:
+def scheduler_of(request: Request) -> Engine:
     return request.app.state.scheduler
 
 
@@ -180,7 +183,7 @@ def _session_api(limits: SessionLimits, *, token_documented: bool) -> APIRouter:
         if not await store.start(session):
             raise _already_active(payload.play_id)
         await store.prune(limits.max_sessions)
-        scheduler_of(request).schedule(session)
+        await scheduler_of(request).schedule(session)
         agents = len(payload.cto_config.agents)
         message = f"Session started with {len(payload.tasks)} tasks and {agents} agent configurations"
         return JSONResponse({"status": "ok", "session_id": payload.play_id, "message": message})

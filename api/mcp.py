@@ -25,9 +25,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.auth import Access
 from api.http import PLAY_ID
 from api.models import Session
-from api.scheduler import Scheduler
 from api.store import SessionStore
 from graph.runner import IncidentView
+from runtime.engine import Engine
 
 READ = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
 DECIDE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True)
@@ -242,7 +242,7 @@ def _first(detail: IncidentDetail) -> str | None:
 
 def build_server(
     store: Callable[[], SessionStore],
-    scheduler: Callable[[], Scheduler],
+    scheduler: Callable[[], Engine],
 ) -> MCPServer:
     """The MCP server over the app's store and scheduler (looked up per call: they exist once the app runs)."""
     server = MCPServer(

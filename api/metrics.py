@@ -12,14 +12,14 @@ from collections import Counter as Tally
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from api.scheduler import Scheduler
 from api.store import SessionStore
+from runtime.engine import Engine
 from tools import calls
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
-async def render(store: SessionStore, scheduler: Scheduler) -> bytes:
+async def render(store: SessionStore, scheduler: Engine) -> bytes:
     registry = CollectorRegistry()
     sessions = await store.list()
     by_status = Gauge("healer_sessions", "Sessions by status", ["status"], registry=registry)
@@ -57,6 +57,6 @@ async def render(store: SessionStore, scheduler: Scheduler) -> bytes:
     degraded.set(usage["outside_errors"])
     Gauge("healer_passes", "Session passes run since start", registry=registry).set(scheduler.passes_run)
     Gauge("healer_running_sessions", "Sessions with a run in this process", registry=registry).set(
-        len(scheduler.running())
+        len(await scheduler.running())
     )
     return generate_latest(registry) + generate_latest(calls.REGISTRY)

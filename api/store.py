@@ -20,6 +20,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from api.models import Session, SessionStatus
+from graph.checkpoint import postgres_conninfo, setup_lock
 
 _TABLE = """CREATE TABLE IF NOT EXISTS healer_sessions (
     play_id TEXT PRIMARY KEY,
@@ -179,10 +180,9 @@ async def open_store(url: str, checkpointer: BaseCheckpointSaver) -> AsyncIterat
         return
     from psycopg_pool import AsyncConnectionPool
 
-    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
     async with AsyncConnectionPool(
-        conninfo, min_size=1, max_size=8, kwargs={"autocommit": True}, open=False
+        postgres_conninfo(url), min_size=1, max_size=8, kwargs={"autocommit": True}, open=False
     ) as pool:
-        async with pool.connection() as connection:
+        async with setup_lock(url), pool.connection() as connection:
             await connection.execute(_TABLE)
         yield PostgresStore(pool)

@@ -36,6 +36,23 @@ def backend_of(url: str) -> str:
     )
 
 
+def postgres_conninfo(url: str) -> str:
+    """libpq's form of a Postgres URL (SQLAlchemy's `postgresql+psycopg://` spelling accepted)."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@contextlib.asynccontextmanager
+async def setup_lock(url: str) -> AsyncIterator[None]:
+    """Held while creating tables: replicas that start together would otherwise race on `CREATE TABLE
+    IF NOT EXISTS` (Postgres' catalog says "duplicate key" to the loser). A session-level advisory lock
+    on a connection of its own, released when it closes."""
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(postgres_conninfo(url), autocommit=True) as connection:
+        await connection.execute("SELECT pg_advisory_lock(hashtext('healer setup'))")
+        yield
+
+
 @contextlib.asynccontextmanager
 async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver]:
     if backend_of(url) == "sqlite":
@@ -47,10 +64,9 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver]:
         return
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver  # only needed when scaling out
 
-    async with AsyncPostgresSaver.from_conn_string(
-        url.replace("postgresql+psycopg://", "postgresql://")
-    ) as saver:
-        await saver.setup()
+    async with AsyncPostgresSaver.from_conn_string(postgres_conninfo(url)) as saver:
+        async with setup_lock(url):
+            await saver.setup()
         yield saver
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,6 +72,10 @@ class HealerSettings(BaseSettings):
     evaluation_model: str = Field(default="gpt-4o-mini", validation_alias=_env("HEALER_EVALUATION_MODEL"))
     remediation_model: str = Field(default="gpt-4o", validation_alias=_env("HEALER_REMEDIATION_MODEL"))
     database_url: str = Field(default=DEFAULT_DATABASE_URL, validation_alias=_env("HEALER_DATABASE_URL"))
+    # What runs the sessions (runtime/engines.py): `auto` is the job queue on Postgres, in-process on SQLite
+    engine: Literal["auto", "local", "queue"] = Field(default="auto", validation_alias=_env("HEALER_ENGINE"))
+    # This replica's name in the job queue's workers and the schedule (default: host name and pid)
+    replica_name: str | None = Field(default=None, validation_alias=_env("HEALER_REPLICA_NAME"))
     api_token: SecretStr | None = Field(default=None, validation_alias=_env("HEALER_API_TOKEN"))
     cto_config: Path | None = Field(default=None, validation_alias=_env("HEALER_CTO_CONFIG"))
     # Host names (host:port patterns, comma-separated) besides localhost that may call `/mcp` without a token

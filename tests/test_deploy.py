@@ -107,7 +107,9 @@ def test_an_overlay_renders_to_valid_objects_that_read_only_what_healer_reads(ov
     assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
 
-def test_the_sqlite_overlay_is_one_replica_on_a_volume_and_postgres_reads_its_url_from_the_secret() -> None:
+def test_the_sqlite_overlay_is_one_replica_on_a_volume_and_postgres_is_replicas_sharing_its_secret_url() -> (
+    None
+):
     sqlite, postgres = by_kind(rendered("sqlite")), by_kind(rendered("postgres"))
     [deployment] = sqlite["Deployment"]
     spec = deployment["spec"]
@@ -123,9 +125,17 @@ def test_the_sqlite_overlay_is_one_replica_on_a_volume_and_postgres_reads_its_ur
     )
     assert {"name": "HEALER_DATABASE_URL", "value": "sqlite:////data/healer.db"} in container["env"]
 
-    [container] = postgres["Deployment"][0]["spec"]["template"]["spec"]["containers"]
+    [deployment] = postgres["Deployment"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
     [url] = [v for v in container["env"] if v["name"] == "HEALER_DATABASE_URL"]
     assert url["valueFrom"]["secretKeyRef"] == {"name": "healer-secrets", "key": "database-url"}
+    # replicas share the sessions on Postgres (runtime/queue.py), each named by its pod in the queue
+    [name] = [v for v in container["env"] if v["name"] == "HEALER_REPLICA_NAME"]
+    assert (
+        deployment["spec"]["replicas"] >= 2 and name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    )
+    budget = postgres["PodDisruptionBudget"][0]["spec"]
+    assert budget.get("maxUnavailable", 0) < deployment["spec"]["replicas"]
 
 
 def test_the_dockerfile_runs_as_the_deployments_user_and_installs_as_setup_does() -> None:

@@ -9,10 +9,10 @@ import pytest
 
 from api import metrics
 from api.models import Detection, Session, rfc3339
-from api.scheduler import Scheduler
 from api.store import open_store
 from graph.checkpoint import open_checkpointer
 from graph.config import settings_from
+from runtime.local import Scheduler
 from tools.calls import timed
 
 

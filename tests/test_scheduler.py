@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from api.models import Session, rfc3339
-from api.scheduler import Scheduler
 from api.store import open_store
 from graph.checkpoint import open_checkpointer
 from graph.config import HealerSettings, settings_from
 from graph.context import HealerContext
 from graph.session import SessionStart
+from runtime.local import Scheduler
 from tests.conftest import live_url
 from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator
 from tools.kubernetes import KubernetesTools, api_client
@@ -84,7 +84,7 @@ def test_a_session_ends_when_its_play_is_over_and_its_findings_are_stored(tmp_pa
                     clock=lambda: clock[0],
                 )
                 await store.start(session("play-x"))
-                scheduler.schedule(session("play-x"))
+                await scheduler.schedule(session("play-x"))
                 await asyncio.sleep(0.3)
                 assert (await store.get("play-x")).status == "active"  # type: ignore[union-attr]
                 clock[0] += 2 * MINUTE  # the CodeRun fails: the play is over
@@ -122,7 +122,7 @@ def test_an_idle_session_ends_and_a_failing_run_is_retried(tmp_path: Path) -> No
                 settings_from({}), store, saver, interval_s=0.01, idle_timeout_s=0.2, contexts=flaky
             )
             await store.start(session("play-idle"))
-            scheduler.schedule(session("play-idle"))
+            await scheduler.schedule(session("play-idle"))
             await wait_for(lambda: _status_is(store, "play-idle", "completed"))
             await scheduler.shutdown()
             return await store.get("play-idle")
@@ -149,7 +149,7 @@ def test_new_lines_on_the_tail_wake_the_session_at_once(tmp_path: Path) -> None:
         async with open_checkpointer(url) as saver, open_store(url, saver) as store:
             scheduler = Scheduler(settings_from({}), store, saver, interval_s=60, contexts=contexts)
             await store.start(start)
-            scheduler.schedule(start)
+            await scheduler.schedule(start)
             await wait_for(lambda: _passes_at_least(scheduler, 1))
             await asyncio.sleep(1.5)  # the tail's websocket is open
             line = {

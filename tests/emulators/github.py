@@ -100,8 +100,12 @@ class GitHubEmulator(Loopback):
         ci_log: str = "",
         default_branch: str = "main",
         clock: Callable[[], datetime] | None = None,
+        before_write: Callable[[str, str], None] | None = None,
     ) -> None:
         self.repository, self.owner = repository, repository.split("/", 1)[0]
+        self.before_write = (
+            before_write  # called with (method, path) before a write is answered: a fault test's hook
+        )
         self.default_branch, self.ci_script = default_branch, ci_script or []
         self.ci_log = ci_log  # what a failing job prints before it exits 1
         self._clock = clock or (lambda: FIXED_NOW)
@@ -188,6 +192,8 @@ class GitHubEmulator(Loopback):
 
             def _answer(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if emulator.before_write is not None and self.command != "GET":
+                    emulator.before_write(self.command, self.path)
                 with emulator._lock:
                     emulator.requests.append((self.command, self.path))
                     status, body, headers = emulator._dispatch(self.command, self.path, raw)

@@ -1,0 +1,222 @@
+"""What runs the sessions (DESIGN §3), whichever engine it is: the in-process scheduler of one server on
+SQLite (runtime/local.py) or the Postgres job queue shared by N replicas (runtime/queue.py). The API, the
+pages, the MCP server and `/metrics` talk to an `Engine` and do not care which runs.
+
+A session's work is a series of steps. A step is one pass (new lines and cluster state in, incidents
+opened) and the incidents whose wait is over; after it, what was found is published into the session's
+row for the API. A session ends by itself when its play is over (every CodeRun terminal) or when no new
+log line came for `idle_timeout_s`; incidents still waiting on CI go on being looked at after that, and a
+human's decision can resume an escalated one at any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from api.models import Detection, Session, SessionStatus, rfc3339
+from api.store import SessionStore
+from graph.config import HealerSettings
+from graph.context import HealerContext
+from graph.runner import IncidentView, PlayRunner, compiled
+from graph.services import live_context
+from graph.session import SessionStart
+from graph.state import Json
+
+log = logging.getLogger("healer.engine")
+ContextFactory = Callable[
+    [HealerSettings, SessionStart], contextlib.AbstractAsyncContextManager[HealerContext]
+]
+MAX_BACKOFF_S = 300.0
+USAGE_KEYS = ("llm_calls", "prompt_tokens", "completion_tokens", "issues", "outside_errors")
+_FAILURE_EVENTS = ("github unavailable", "notification failed", "no analysis")
+
+
+@dataclass(slots=True)
+class Progress:
+    """What a session's steps carry from one to the next (in memory locally, in a row on Postgres)."""
+
+    lines_seen: int = -1
+    changed_ns: int = 0  # when lines_seen last changed: the idle timeout counts from here
+    over: bool = False  # the play is over: no more passes, only the incidents still waiting
+
+
+class Engine(ABC):
+    def __init__(
+        self,
+        settings: HealerSettings,
+        store: SessionStore,
+        checkpointer: BaseCheckpointSaver,
+        *,
+        interval_s: float = 5.0,
+        idle_timeout_s: float = 3600.0,
+        clock: Callable[[], int] = time.time_ns,
+        contexts: ContextFactory = live_context,
+    ) -> None:
+        self.settings, self.store, self.checkpointer = settings, store, checkpointer
+        self.interval_s, self.idle_timeout_s = interval_s, idle_timeout_s
+        self.clock, self.contexts = clock, contexts
+        self._graphs = compiled(checkpointer)
+        self.passes_run = 0  # by this process
+
+    # --- what the API asks ------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def resume_active(self) -> int:
+        """On startup: every active session runs again, from its checkpoints; how many there are."""
+
+    @abstractmethod
+    async def schedule(self, session: Session) -> None:
+        """A started session runs (at once, then every `interval_s`)."""
+
+    @abstractmethod
+    async def stop(self, play_id: str) -> None:
+        """The session is no longer run."""
+
+    @abstractmethod
+    async def decide(self, session: Session, fingerprint: str, decision: dict[str, Any]) -> IncidentView:
+        """A human's decision resumes the escalated incident (never while a step of its session runs)."""
+
+    @abstractmethod
+    async def usage(self) -> dict[str, int]:
+        """LLM, GitHub and failure counts of the incidents of the running sessions (as last published:
+        a scrape reads no checkpoint)."""
+
+    @abstractmethod
+    async def running(self) -> list[str]:
+        """The plays whose sessions are being run."""
+
+    @abstractmethod
+    async def shutdown(self) -> None:
+        """Graceful: the steps under way finish (their checkpoints are whole), then it returns."""
+
+    async def incidents(self, session: SessionStart) -> list[IncidentView]:
+        """The session's incidents as the checkpoints hold them: a read, so no outside client is built."""
+        context = HealerContext(settings=self.settings)
+        runner = PlayRunner(session, context, self.checkpointer, clock=self.clock, graphs=self._graphs)
+        return await runner.all_incidents()
+
+    async def end(self, play_id: str, status: SessionStatus, reason: str) -> Session | None:
+        if status != "active":
+            await self.stop(play_id)
+        return await self._record_end(play_id, status, reason)
+
+    # --- a step -----------------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _runner(self, session: SessionStart) -> AsyncIterator[PlayRunner]:
+        async with self.contexts(self.settings, session) as context:
+            yield PlayRunner(session, context, self.checkpointer, clock=self.clock, graphs=self._graphs)
+
+    async def _step(
+        self, session: Session, runner: PlayRunner, progress: Progress
+    ) -> tuple[list[IncidentView], Json]:
+        """One step of the session; `progress` is updated in place. Returns the incidents as published
+        and the pass's values (empty once the play is over)."""
+        values: Json = {}
+        if not progress.over:
+            values = await runner.run_pass()
+            self.passes_run += 1
+        await runner.run_due_incidents()
+        views = await self._publish(session.play_id, runner, values.get("last_line_ns"))
+        if progress.over:
+            return views, values
+        if values.get("lines_seen", 0) != progress.lines_seen:
+            progress.lines_seen, progress.changed_ns = values.get("lines_seen", 0), self.clock()
+        if values.get("play_over"):
+            progress.over = True
+            await self._record_end(
+                session.play_id, "completed", "the play is over: every CodeRun is terminal"
+            )
+        elif (self.clock() - progress.changed_ns) / 1e9 > self.idle_timeout_s:
+            progress.over = True
+            await self._record_end(
+                session.play_id, "completed", f"no new log line for {self.idle_timeout_s:.0f} s"
+            )
+        return views, values
+
+    @staticmethod
+    def finished(progress: Progress, views: list[IncidentView]) -> bool:
+        """Nothing left to look at: a decision resumes an escalation on demand."""
+        return progress.over and all(view.wake_at_ns is None for view in views)
+
+    def backoff_s(self, failures: int) -> float:
+        return min(self.interval_s * 2**failures, MAX_BACKOFF_S)
+
+    async def _record_end(self, play_id: str, status: SessionStatus, reason: str) -> Session | None:
+        session = await self.store.get(play_id)
+        if session is None:
+            return None
+        session = session.model_copy(
+            update={"status": status, "ended_reason": reason, "last_updated": rfc3339()}
+        )
+        await self.store.save(session)
+        log.info("session ended", extra={"play_id": play_id, "status": status, "reason": reason})
+        return session
+
+    @abstractmethod
+    async def _note_usage(self, play_id: str, counts: dict[str, int]) -> None:
+        """Where the engine keeps a session's counts for `usage()`."""
+
+    async def _publish(
+        self, play_id: str, runner: PlayRunner, last_line_ns: int | None = None
+    ) -> list[IncidentView]:
+        """What the graphs found, into the session's `issues` (the API's detections), with the PRs Healer
+        opened and the time of the last log line seen, for the pages."""
+        views = await runner.all_incidents()
+        await self._note_usage(play_id, usage_of(views))
+        session = await self.store.get(play_id)
+        if session is not None:
+            changes: dict[str, Any] = {
+                "issues": [detection(view) for view in views if view.values],
+                "pull_requests": [
+                    a["pull_url"]
+                    for view in views
+                    for a in view.values.get("attempts", [])
+                    if a.get("pull_url")
+                ],
+            }
+            if last_line_ns:
+                changes["last_line_at"] = rfc3339(last_line_ns)
+            if any(getattr(session, key) != value for key, value in changes.items()):
+                await self.store.save(session.model_copy(update=changes | {"last_updated": rfc3339()}))
+        return views
+
+
+def usage_of(views: list[IncidentView]) -> dict[str, int]:
+    counts = dict.fromkeys(USAGE_KEYS, 0)
+    for view in views:
+        for key in ("llm_calls", "prompt_tokens", "completion_tokens"):
+            counts[key] += view.values.get(key, 0)
+        counts["issues"] += 1 if view.values.get("issue") else 0
+        counts["outside_errors"] += sum(
+            1 for e in view.values.get("timeline", []) if e["event"] in _FAILURE_EVENTS
+        )
+    return counts
+
+
+def detection(view: IncidentView) -> Detection:
+    """An incident as the session API's detection: the original's fields, `issue_type` from its code
+    (api/issue_types.py), and the code itself."""
+    values = view.values
+    finding = values["finding"]
+    opened = values.get("timeline", [{}])[0].get("at_ns") if values.get("timeline") else None
+    # the line's time, else when the incident opened, else now
+    moment = finding.get("timestamp") or rfc3339(opened or None)
+    return Detection(
+        detected_at=moment,
+        code=finding["code"],
+        severity=finding["severity"],
+        description=f"{finding['name']}: {finding.get('detail') or finding['matched']}",
+        agent=finding.get("agent"),
+        task_id=values.get("task_id"),
+        remediation_spawned=bool(values.get("attempts")),
+        github_issue=(values.get("issue") or {}).get("url"),
+    )

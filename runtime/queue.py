@@ -1,0 +1,301 @@
+"""The engine of N replicas on one Postgres (runtime/engine.py), on procrastinate's job queue.
+
+A session's step is a job, `healer.session_step`, that any replica's worker may run. Its lock
+(`play:<id>`) keeps a session to one step at a time across the replicas, and its queueing lock
+(`step:<id>`) to one waiting step. What a step carries to the next (`Progress`) and when the next is due
+live in `healer_schedule`, a row per running session, so the next step can run anywhere.
+
+One periodic job, `healer.dispatch`, every second (procrastinate defers it once per second whatever the
+number of replicas), defers the steps that are due and hands the jobs of dead replicas to the living:
+a worker heartbeats every `heartbeat_s`, and a job whose worker has been silent for `stalled_after_s`
+goes back to the queue. Known pitfalls kept out: no step is deferred with `schedule_in` while holding its
+lock (procrastinate#1599: it would block its session's other jobs), one dispatcher rather than one
+periodic task per session (#1464), and finished jobs are deleted (#1242: fetching slows with rows).
+
+A dead replica's step may have written outside before it died; its retry runs the step again, and every
+outside write looks for itself first (graph/nodes), so nothing is written twice. A row also records who
+read the session last, and counts the steps that began while another replica's step of the same session
+still ran (`overlapped`, which the locks keep at 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from typing import Any
+
+import procrastinate
+from procrastinate import exceptions as queue_errors
+from procrastinate.jobs import Status
+
+from api.models import Session
+from graph.checkpoint import postgres_conninfo, setup_lock
+from graph.runner import IncidentView
+from runtime.engine import USAGE_KEYS, Engine, Progress
+
+log = logging.getLogger("healer.queue")
+QUEUE = "healer"
+STEP, DECIDE, DISPATCH = "healer.session_step", "healer.decide", "healer.dispatch"
+
+_SCHEDULE = """CREATE TABLE IF NOT EXISTS healer_schedule (
+    play_id TEXT PRIMARY KEY,
+    due_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    lines_seen BIGINT NOT NULL DEFAULT -1,
+    changed_ns BIGINT NOT NULL,
+    over BOOLEAN NOT NULL DEFAULT false,
+    failures INTEGER NOT NULL DEFAULT 0,
+    usage JSONB NOT NULL DEFAULT '{}',
+    reader TEXT,
+    read_since TIMESTAMPTZ,
+    last_reader TEXT,
+    last_read_at TIMESTAMPTZ,
+    steps BIGINT NOT NULL DEFAULT 0,
+    overlapped BIGINT NOT NULL DEFAULT 0
+)"""
+_ENROL = """INSERT INTO healer_schedule (play_id, changed_ns) VALUES (%(play_id)s, %(now_ns)s)
+ON CONFLICT (play_id) DO NOTHING"""
+# A step that starts while `reader` is set began while another step of the session ran (or died
+# without the dispatcher noticing yet): counted, never expected.
+_CLAIM = """UPDATE healer_schedule SET reader = %(me)s, read_since = now(), steps = steps + 1,
+    overlapped = overlapped + (reader IS NOT NULL)::int
+WHERE play_id = %(play_id)s RETURNING lines_seen, changed_ns, over, failures"""
+_RELEASE = """UPDATE healer_schedule SET reader = NULL, read_since = NULL, last_reader = %(me)s,
+    last_read_at = now(), lines_seen = %(lines_seen)s, changed_ns = %(changed_ns)s, over = %(over)s,
+    failures = %(failures)s, due_at = now() + make_interval(secs => %(in_s)s)
+WHERE play_id = %(play_id)s"""
+# The due rows, leased for `lease_s` so the next dispatch does not defer them again; the step sets the
+# real time of the next one when it ends.
+_DUE = """UPDATE healer_schedule SET due_at = now() + make_interval(secs => %(lease_s)s)
+WHERE play_id IN (SELECT play_id FROM healer_schedule WHERE due_at <= now()
+    ORDER BY due_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING play_id"""
+
+
+def replica_name(configured: str | None = None) -> str:
+    return configured or f"{socket.gethostname()}-{os.getpid()}"
+
+
+class QueueEngine(Engine):
+    def __init__(
+        self,
+        *args: Any,
+        database_url: str,
+        replica: str | None = None,
+        concurrency: int = 8,
+        heartbeat_s: float = 2.0,
+        stalled_after_s: float = 8.0,
+        lease_s: float = 20.0,
+        decision_wait_s: float = 60.0,
+        **options: Any,
+    ) -> None:
+        super().__init__(*args, **options)
+        self.url = postgres_conninfo(database_url)
+        self.replica = replica_name(replica)
+        self.concurrency, self.heartbeat_s, self.stalled_after_s = concurrency, heartbeat_s, stalled_after_s
+        self.lease_s, self.decision_wait_s = lease_s, decision_wait_s
+        self.takeovers = 0  # stalled steps this replica handed back to the queue
+        self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=self.url))
+        self._step_task = self.app.task(name=STEP, queue=QUEUE)(self._session_step)
+        self._decide_task = self.app.task(name=DECIDE, queue=QUEUE)(self._decide_step)
+        self.app.periodic(cron="* * * * * *")(self.app.task(name=DISPATCH, queue=QUEUE)(self._dispatch))
+        self._worker: asyncio.Task[None] | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> QueueEngine:
+        await self.app.open_async()
+        async with setup_lock(self.url):  # replicas starting together: one creates the tables
+            if not await self.app.check_connection_async():
+                await self.app.schema_manager.apply_schema_async()
+            await self._execute(_SCHEDULE)
+        self._worker = asyncio.create_task(self._work(), name=f"worker {self.replica}")
+        return self
+
+    async def _work(self) -> None:
+        """procrastinate's worker, run again (with backoff) if it stops: a worker whose database
+        connection broke stops itself, and a replica without one would serve but never step."""
+        failures = 0
+        while True:
+            try:
+                await self.app.run_worker_async(
+                    queues=[QUEUE],
+                    name=self.replica,
+                    concurrency=self.concurrency,
+                    install_signal_handlers=False,
+                    update_heartbeat_interval=self.heartbeat_s,
+                    stalled_worker_timeout=self.stalled_after_s * 4,
+                    delete_jobs="successful",
+                    shutdown_graceful_timeout=30,
+                )
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("the job worker stopped; starting it again", extra={"replica": self.replica})
+            await asyncio.sleep(self.backoff_s(failures))
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.shutdown()
+        await self.app.close_async()
+
+    async def shutdown(self) -> None:
+        if self._worker is not None and not self._worker.done():
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        self._worker = None
+
+    async def resume_active(self) -> int:
+        """Every active session has a row (those of other replicas have theirs already)."""
+        sessions = await self.store.list("active")
+        for session in sessions:
+            await self._execute(_ENROL, play_id=session.play_id, now_ns=self.clock())
+        return len(sessions)
+
+    async def schedule(self, session: Session) -> None:
+        # a play started again after its session ended begins afresh
+        await self._execute(
+            "DELETE FROM healer_schedule WHERE play_id = %(play_id)s", play_id=session.play_id
+        )
+        await self._execute(_ENROL, play_id=session.play_id, now_ns=self.clock())
+        await self._defer_step(session.play_id)
+
+    async def stop(self, play_id: str) -> None:
+        await self._execute("DELETE FROM healer_schedule WHERE play_id = %(play_id)s", play_id=play_id)
+
+    async def usage(self) -> dict[str, int]:
+        totals = dict.fromkeys(USAGE_KEYS, 0)
+        for row in await self._fetch("SELECT usage FROM healer_schedule"):
+            for key, value in (row["usage"] or {}).items():
+                if key in totals:
+                    totals[key] += int(value)
+        return totals
+
+    async def running(self) -> list[str]:
+        return [row["play_id"] for row in await self._fetch("SELECT play_id FROM healer_schedule")]
+
+    async def readers(self) -> dict[str, dict[str, Any]]:
+        """Per running session: who read it last and when, its steps and overlapped ones (for tests and ops)."""
+        rows = await self._fetch(
+            "SELECT play_id, reader, last_reader, last_read_at, steps, overlapped FROM healer_schedule"
+        )
+        return {row["play_id"]: row for row in rows}
+
+    # --- decisions: a job under the session's lock, so never beside one of its steps ----------------------
+
+    async def decide(self, session: Session, fingerprint: str, decision: dict[str, Any]) -> IncidentView:
+        before = next((v for v in await self.incidents(session) if v.fingerprint == fingerprint), None)
+        if before is None or not before.waiting_for_human:
+            raise ValueError(f"incident {fingerprint} is not waiting for a decision")
+        job_id = await self._decide_task.configure(lock=f"play:{session.play_id}").defer_async(
+            play_id=session.play_id, fingerprint=fingerprint, decision=decision
+        )
+        waited = 0.0
+        while waited < self.decision_wait_s:
+            jobs = await self.app.job_manager.list_jobs_async(id=job_id)
+            if not jobs or jobs[0].status in (Status.SUCCEEDED.value, Status.SUCCEEDED):
+                break
+            if jobs[0].status in (Status.FAILED.value, Status.FAILED):
+                raise ValueError(f"the decision on {fingerprint} could not be applied; see the server's log")
+            await asyncio.sleep(0.2)
+            waited += 0.2
+        views = await self.incidents(session)
+        return next((v for v in views if v.thread_id == before.thread_id), before)
+
+    async def _decide_step(self, play_id: str, fingerprint: str, decision: dict[str, Any]) -> None:
+        session = await self.store.get(play_id)
+        if session is None:
+            return
+        async with self._runner(session) as runner:
+            await runner.decide(fingerprint, decision)
+            await self._publish(play_id, runner)
+
+    # --- steps ------------------------------------------------------------------------------------------
+
+    async def _defer_step(self, play_id: str) -> None:
+        with contextlib.suppress(queue_errors.AlreadyEnqueued):
+            await self._step_task.configure(
+                lock=f"play:{play_id}", queueing_lock=f"step:{play_id}"
+            ).defer_async(play_id=play_id)
+
+    async def _session_step(self, play_id: str) -> None:
+        rows = await self._fetch(_CLAIM, me=self.replica, play_id=play_id)
+        session = await self.store.get(play_id)
+        if not rows:
+            return  # stopped, or finished meanwhile
+        if session is None:
+            await self.stop(play_id)
+            return
+        row = rows[0]
+        progress = Progress(row["lines_seen"], row["changed_ns"], row["over"])
+        failures, next_in_s = 0, self.interval_s
+        try:
+            async with self._runner(session) as runner:
+                views, _values = await self._step(session, runner, progress)
+            if self.finished(progress, views):
+                await self.stop(play_id)
+                return
+        except Exception:
+            failures = row["failures"] + 1
+            next_in_s = self.backoff_s(failures)
+            log.exception("session step failed; retrying", extra={"play_id": play_id, "in_s": next_in_s})
+        await self._execute(
+            _RELEASE,
+            me=self.replica,
+            play_id=play_id,
+            lines_seen=progress.lines_seen,
+            changed_ns=progress.changed_ns,
+            over=progress.over,
+            failures=failures,
+            in_s=next_in_s,
+        )
+
+    async def _note_usage(self, play_id: str, counts: dict[str, int]) -> None:
+        await self._execute(
+            "UPDATE healer_schedule SET usage = %(usage)s WHERE play_id = %(play_id)s",
+            usage=counts,  # the connector sends a dict as jsonb
+            play_id=play_id,
+        )
+
+    # --- the dispatcher ---------------------------------------------------------------------------------
+
+    async def _dispatch(self, timestamp: int) -> None:
+        await self._take_over_stalled()
+        for row in await self._fetch(_DUE, lease_s=self.lease_s, limit=1000):
+            await self._defer_step(row["play_id"])
+
+    async def _take_over_stalled(self) -> None:
+        """The jobs of replicas whose heartbeat stopped go back to the queue (or, when a fresh step of
+        the session is already waiting, are closed: that step does the work)."""
+        stalled = await self.app.job_manager.get_stalled_jobs(
+            queue=QUEUE, seconds_since_heartbeat=self.stalled_after_s
+        )
+        for job in stalled:
+            if job.task_name == DISPATCH:
+                await self.app.job_manager.finish_job(job, Status.FAILED, delete_job=True)
+                continue
+            play_id = job.task_kwargs.get("play_id")
+            await self._execute(
+                "UPDATE healer_schedule SET reader = NULL WHERE play_id = %(play_id)s", play_id=play_id
+            )
+            try:
+                await self.app.job_manager.retry_job(job)
+            except queue_errors.UniqueViolation:
+                await self.app.job_manager.finish_job(job, Status.FAILED, delete_job=True)
+            self.takeovers += 1
+            log.warning(
+                "a dead replica's job runs again here",
+                extra={"play_id": play_id, "task": job.task_name, "job_id": job.id},
+            )
+
+    # --- SQL on procrastinate's pool ----------------------------------------------------------------------
+
+    async def _execute(self, query: str, **args: Any) -> None:
+        await self.app.connector.execute_query_async(query, **args)
+
+    async def _fetch(self, query: str, **args: Any) -> list[dict[str, Any]]:
+        return list(await self.app.connector.execute_query_all_async(query, **args))
