@@ -35,6 +35,19 @@ async def render(store: SessionStore, scheduler: Engine) -> bytes:
         (d.code or d.issue_type, d.severity) for s in sessions for d in s.issues
     ).items():  # Healer's code (A10, R1, …), not the original's coarser `issue_type`
         findings.labels(code, severity).set(count)
+    degraded = Gauge(
+        "healer_degraded_sessions",
+        "Active sessions for which an outside system is failing now, by system",
+        ["system"],
+        registry=registry,
+    )
+    for system, count in Tally(
+        system
+        for s in sessions
+        if s.status == "active"
+        for system in {problem.split(":", 1)[0] for problem in s.degraded}
+    ).items():
+        degraded.labels(system).set(count)
     usage = await scheduler.usage()
     llm_calls = Gauge(
         "healer_llm_calls", "LLM calls made by incidents of running sessions", registry=registry
@@ -49,12 +62,12 @@ async def render(store: SessionStore, scheduler: Engine) -> bytes:
         "healer_github_issues", "GitHub issues filed by incidents of running sessions", registry=registry
     )
     writes.set(usage["issues"])
-    degraded = Gauge(
+    failures = Gauge(
         "healer_outside_errors",
         "Outside-system failures noted by incidents of running sessions",
         registry=registry,
     )
-    degraded.set(usage["outside_errors"])
+    failures.set(usage["outside_errors"])
     Gauge("healer_passes", "Session passes run since start", registry=registry).set(scheduler.passes_run)
     Gauge("healer_running_sessions", "Sessions with a run in this process", registry=registry).set(
         len(await scheduler.running())

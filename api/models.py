@@ -107,6 +107,8 @@ class Session(SessionStart):
     ended_reason: str | None = None
     last_line_at: str | None = None  # RFC 3339: when the newest log line of the play was seen
     pull_requests: list[str] = Field(default_factory=list)  # draft PRs Healer opened, for the pages
+    # outside systems failing now, "<system>: <what>" (runtime/engine.py); not in the original's answers
+    degraded: list[str] = Field(default_factory=list)
 
     @field_validator("namespace", mode="before")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
 
@@ -18,10 +18,26 @@ from graph.config import HealerSettings
 from graph.triage.matcher import Matcher
 from tools.discord import DiscordNotifier
 from tools.github import GitHubTools
-from tools.kubernetes import KubernetesTools
+from tools.kubernetes import CodeRunState, KubernetesTools, PodState
 from tools.loki import LokiClient
+from tools.loki_streams import LokiEntry
 from tools.play_logs import ClusterFacts, PlayLogs
 from tools.slack import SlackNotifier
+
+
+class NamespaceLines(Protocol):
+    async def lines(
+        self, namespace: str, pods: set[str] | None, start_ns: int, first_start_ns: int
+    ) -> list[LokiEntry] | None:
+        """The namespace's lines (of `pods`) from `start_ns` on, oldest first; None when the caller must
+        read Loki itself (its cursor is older than what is shared). A failed read raises LokiError."""
+        ...
+
+
+class NamespaceClusters(Protocol):
+    async def play(self, namespace: str, play_id: str) -> list[tuple[CodeRunState, list[PodState]]]:
+        """The play's CodeRuns with their pods, from the namespace's shared view. Raises KubeError."""
+        ...
 
 
 class SessionBudget:
@@ -80,3 +96,7 @@ class HealerContext:
     play_logs: PlayLogs | None = None
     cluster_facts: ClusterFacts | None = None
     play_incidents: Callable[[], Awaitable[list[str]]] | None = None  # the play's open incidents, in words
+    # The namespace's lines as this process's sessions share them (runtime/feeds.py): collect reads its
+    # play's from here, and Loki itself only to catch up; None reads Loki directly.
+    namespace_lines: NamespaceLines | None = None
+    namespace_clusters: NamespaceClusters | None = None  # the same for CodeRuns and pods

@@ -43,6 +43,11 @@ def github_config(settings: HealerSettings) -> GitHubConfig:
     )
 
 
+def loki_config(settings: HealerSettings) -> LokiConfig:
+    assert settings.loki_url is not None
+    return LokiConfig(url=settings.loki_url, tenant=settings.loki_tenant, timeout_s=settings.loki_timeout_s)
+
+
 @contextlib.asynccontextmanager
 async def live_context(
     settings: HealerSettings, session: SessionStart, *, budget: SessionBudget | None = None
@@ -58,8 +63,7 @@ async def live_context(
             context.evaluation_llm = chat_model(settings, settings.evaluation_model, http)
             context.remediation_llm = chat_model(settings, settings.remediation_model, http)
         if settings.loki_url:
-            config = LokiConfig(url=settings.loki_url, tenant=settings.loki_tenant)
-            context.loki = await stack.enter_async_context(LokiClient(config))
+            context.loki = await stack.enter_async_context(LokiClient(loki_config(settings)))
         if settings.kubernetes_enabled:
             try:
                 client = api_client_from_environment(settings.kubeconfig)

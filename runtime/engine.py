@@ -24,7 +24,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from api.models import Detection, Session, SessionStatus, rfc3339
 from api.store import SessionStore
 from graph.config import HealerSettings
-from graph.context import HealerContext
+from graph.context import HealerContext, NamespaceClusters, NamespaceLines
 from graph.runner import IncidentView, PlayRunner, compiled
 from graph.services import live_context
 from graph.session import SessionStart
@@ -36,6 +36,7 @@ ContextFactory = Callable[
 ]
 MAX_BACKOFF_S = 300.0
 USAGE_KEYS = ("llm_calls", "prompt_tokens", "completion_tokens", "issues", "outside_errors")
+_WAITING_FOR_GITHUB = "github: incident "
 _FAILURE_EVENTS = ("github unavailable", "notification failed", "no analysis")
 
 
@@ -59,8 +60,12 @@ class Engine(ABC):
         idle_timeout_s: float = 3600.0,
         clock: Callable[[], int] = time.time_ns,
         contexts: ContextFactory = live_context,
+        feeds: NamespaceLines | None = None,
+        clusters: NamespaceClusters | None = None,
     ) -> None:
         self.settings, self.store, self.checkpointer = settings, store, checkpointer
+        # the Loki lines, CodeRuns and pods this process's sessions share, per namespace (runtime/feeds.py)
+        self.feeds, self.clusters = feeds, clusters
         self.interval_s, self.idle_timeout_s = interval_s, idle_timeout_s
         self.clock, self.contexts = clock, contexts
         self._graphs = compiled(checkpointer)
@@ -113,6 +118,10 @@ class Engine(ABC):
     @contextlib.asynccontextmanager
     async def _runner(self, session: SessionStart) -> AsyncIterator[PlayRunner]:
         async with self.contexts(self.settings, session) as context:
+            if context.loki is not None and self.feeds is not None:
+                context.namespace_lines = self.feeds
+            if context.kube is not None and self.clusters is not None:
+                context.namespace_clusters = self.clusters
             yield PlayRunner(session, context, self.checkpointer, clock=self.clock, graphs=self._graphs)
 
     async def _step(
@@ -125,7 +134,7 @@ class Engine(ABC):
             values = await runner.run_pass()
             self.passes_run += 1
         await runner.run_due_incidents()
-        views = await self._publish(session.play_id, runner, values.get("last_line_ns"))
+        views = await self._publish(session.play_id, runner, values if not progress.over else None)
         if progress.over:
             return views, values
         if values.get("lines_seen", 0) != progress.lines_seen:
@@ -166,11 +175,12 @@ class Engine(ABC):
         """Where the engine keeps a session's counts for `usage()`."""
 
     async def _publish(
-        self, play_id: str, runner: PlayRunner, last_line_ns: int | None = None
+        self, play_id: str, runner: PlayRunner, pass_values: Json | None = None
     ) -> list[IncidentView]:
         """What the graphs found, into the session's `issues` (the API's detections), with the PRs Healer
-        opened and the time of the last log line seen, for the pages."""
+        opened, the time of the last log line seen and the outside systems failing now, for the pages."""
         views = await runner.all_incidents()
+        last_line_ns = (pass_values or {}).get("last_line_ns")
         await self._note_usage(play_id, usage_of(views))
         session = await self.store.get(play_id)
         if session is not None:
@@ -182,12 +192,28 @@ class Engine(ABC):
                     for a in view.values.get("attempts", [])
                     if a.get("pull_url")
                 ],
+                "degraded": degradation(pass_values, views, session.degraded),
             }
             if last_line_ns:
                 changes["last_line_at"] = rfc3339(last_line_ns)
             if any(getattr(session, key) != value for key, value in changes.items()):
                 await self.store.save(session.model_copy(update=changes | {"last_updated": rfc3339()}))
         return views
+
+
+def degradation(pass_values: Json | None, views: list[IncidentView], before: list[str]) -> list[str]:
+    """The outside systems failing now: what the last pass could not read (`collect`'s `degraded`; kept
+    from `before` when no pass ran) and the incidents waiting for GitHub to answer again. Cleared as soon
+    as they answer."""
+    if pass_values is None:
+        problems = [problem for problem in before if not problem.startswith(_WAITING_FOR_GITHUB)]
+    else:
+        problems = list(pass_values.get("degraded", []))
+    for view in views:
+        timeline = view.values.get("timeline") or []
+        if view.wake_at_ns is not None and timeline and timeline[-1]["event"] == "github unavailable":
+            problems.append(f"{_WAITING_FOR_GITHUB}{view.fingerprint} waits: {timeline[-1]['detail'][:200]}")
+    return problems
 
 
 def usage_of(views: list[IncidentView]) -> dict[str, int]:

@@ -192,6 +192,25 @@ class KubernetesTools:
         pods.sort(key=lambda p: p.started_at or _EPOCH, reverse=True)
         return [pod for pod in pods if not pod.excluded]
 
+    def namespace_coderuns(self) -> list[CodeRunState]:
+        """Every CodeRun of the namespace (one list for all its plays), Healer's own left out."""
+        body = self._json(
+            "list coderuns",
+            self._custom.list_namespaced_custom_object,
+            CODERUN_GROUP,
+            CODERUN_VERSION,
+            self.namespace,
+            CODERUN_PLURAL,
+        )
+        return [run for run in map(_coderun, body.get("items", [])) if not run.excluded]
+
+    def namespace_pods(self) -> list[PodState]:
+        """Every pod of the namespace (one list for all its plays), newest first, Healer's left out."""
+        body = self._json("list pods", self._core.list_namespaced_pod, self.namespace)
+        pods = [pod for pod in map(_pod, body.get("items", [])) if not pod.excluded]
+        pods.sort(key=lambda p: p.started_at or _EPOCH, reverse=True)
+        return pods
+
     def play_pods(self, play_id: str, *, play_label: str = "workflow-name") -> dict[str, list[PodState]]:
         """Every CodeRun of the play with its pods."""
         return {run.name: self.pods_of(run) for run in self.play_coderuns(play_id, play_label=play_label)}

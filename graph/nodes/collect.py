@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -39,7 +40,10 @@ async def collect(state: SessionState, runtime: Runtime[HealerContext]) -> dict[
     coderuns, pod_agents = state.get("coderuns", []), dict(state.get("pod_agents", {}))
     if context.kube is not None:
         try:
-            runs = await asyncio.to_thread(_read_cluster, context.kube, session.play_id)
+            if context.namespace_clusters is not None:
+                runs = await context.namespace_clusters.play(session.namespace or "default", session.play_id)
+            else:
+                runs = await asyncio.to_thread(_read_cluster, context.kube, session.play_id)
             coderuns, pod_agents = _cluster_view(runs, names, pod_agents)
         except KubeError as error:
             degraded.append(f"kubernetes: {redact(str(error))}")
@@ -72,9 +76,7 @@ async def collect(state: SessionState, runtime: Runtime[HealerContext]) -> dict[
     seen_at_cursor = set(state.get("boundary_keys", []))
     batch: list[LokiEntry] = []
     try:
-        async for entry in context.loki.query_range_all(
-            query, start, now + 1, max_entries=context.settings.lines_per_pass + len(seen_at_cursor)
-        ):
+        async for entry in _play_lines(context, session, pod_agents, query, start, now, len(seen_at_cursor)):
             if not (entry.timestamp_ns == state.get("cursor_ns") and _key(entry) in seen_at_cursor):
                 batch.append(entry)
             if len(batch) >= context.settings.lines_per_pass:
@@ -89,6 +91,32 @@ async def collect(state: SessionState, runtime: Runtime[HealerContext]) -> dict[
         update |= {"cursor_ns": cursor, "boundary_keys": sorted(at_cursor)}
     update["batch"] = [_line(entry, pod_agents) for entry in batch]
     return update
+
+
+async def _play_lines(
+    context: HealerContext,
+    session: SessionStart,
+    pod_agents: dict[str, str],
+    query: str,
+    start: int,
+    now: int,
+    boundary: int,
+) -> AsyncIterator[LokiEntry]:
+    """The play's lines from `start`: from the namespace's shared feed when there is one and it holds
+    them, else from Loki (a first pass, a catch-up after a takeover, or no feed)."""
+    if context.namespace_lines is not None:
+        shared = await context.namespace_lines.lines(
+            session.namespace or "default", set(pod_agents) or None, start, now - FIRST_PASS_LOOKBACK_NS
+        )
+        if shared is not None:
+            for entry in shared:
+                yield entry
+            return
+    assert context.loki is not None
+    async for entry in context.loki.query_range_all(
+        query, start, now + 1, max_entries=context.settings.lines_per_pass + boundary
+    ):
+        yield entry
 
 
 def read_pod_logs(

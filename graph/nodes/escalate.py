@@ -46,7 +46,7 @@ async def escalate(state: IncidentState, runtime: Runtime[HealerContext]) -> dic
             text = issue.escalation_comment(reason, attempts, analysis)
             await asyncio.to_thread(lambda: github.comment(filed["number"], text, key=f"escalation-{rounds}"))
         except GitHubError as error:
-            return wake_later(now, error)
+            return wake_later(now, error, runtime.context.settings)
     sent = await send_alert(context, alert_of(state, f"Needs a human: {reason}"), now, "escalation")
     labelled = {"issue": {**filed, "labels": sorted({*filed["labels"], "needs-human"})}} if filed else {}
     return labelled | {

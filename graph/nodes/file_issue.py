@@ -51,7 +51,7 @@ async def file_issue(state: IncidentState, runtime: Runtime[HealerContext]) -> d
         found = await asyncio.to_thread(github.find_labelled_issue, key, issue.finding_labels(play_id))
         filed = found or await asyncio.to_thread(github.create_issue, title, text, labels, key)
     except GitHubError as error:
-        return wake_later(now, error, doing="issue not filed yet")
+        return wake_later(now, error, runtime.context.settings, doing="issue not filed yet")
     what = "issue found" if found else "issue filed"
     return {
         "issue": filed.model_dump(mode="json"),

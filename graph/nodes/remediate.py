@@ -90,7 +90,7 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
         )
         return _recorded(state, attempts, attempt, usage, now) | {"stage": "remediating"}
     except GitHubError as error:
-        return wake_later(now, error) | counted(state, usage)
+        return wake_later(now, error, runtime.context.settings) | counted(state, usage)
     finally:
         context.budget.give_back(CALLS_PER_ATTEMPT - usage.calls)
     attempt = Attempt(
@@ -108,7 +108,7 @@ async def remediate(state: IncidentState, runtime: Runtime[HealerContext]) -> di
     try:
         attempt = await _publish(github, base, attempt, change, number, state)
     except GitHubError as error:
-        return wake_later(now, error) | counted(state, usage)
+        return wake_later(now, error, runtime.context.settings) | counted(state, usage)
     return _recorded(state, attempts, attempt, usage, now) | {"stage": "verifying", "ci_wait_started_ns": now}
 
 

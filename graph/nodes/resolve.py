@@ -34,7 +34,7 @@ async def resolve(state: IncidentState, runtime: Runtime[HealerContext]) -> dict
                 github.close_issue, filed["number"], None, "not_planned" if dismissed else "completed"
             )
         except GitHubError as error:
-            return wake_later(now, error)
+            return wake_later(now, error, runtime.context.settings)
     status = "closed" if dismissed else "resolved"
     closed = {"issue": {**filed, "state": "closed"}} if filed else {}
     return closed | {

@@ -34,7 +34,7 @@ async def verify(state: IncidentState, runtime: Runtime[HealerContext]) -> dict[
     try:
         ci = await asyncio.to_thread(github.ci_state, attempt.commit)
     except GitHubError as error:
-        return wake_later(now, error, after_ns=POLL_NS)
+        return wake_later(now, error, runtime.context.settings, after_ns=POLL_NS)
     timeout_ns = state.get("sync_timeout_secs", DEFAULT_SYNC_TIMEOUT_S) * 1_000_000_000
     waited = now - (state.get("ci_wait_started_ns") or now)
     if ci.state == "pending" and waited < timeout_ns:
@@ -48,7 +48,7 @@ async def verify(state: IncidentState, runtime: Runtime[HealerContext]) -> dict[
             )
         )
     except GitHubError as error:
-        return wake_later(now, error, after_ns=POLL_NS)
+        return wake_later(now, error, runtime.context.settings, after_ns=POLL_NS)
     return {
         "attempts": [a.model_dump(mode="json") for a in [*attempts[:-1], attempt]],
         "wake_at_ns": None,

@@ -100,12 +100,12 @@ class GitHubEmulator(Loopback):
         ci_log: str = "",
         default_branch: str = "main",
         clock: Callable[[], datetime] | None = None,
-        before_write: Callable[[str, str], None] | None = None,
+        intercept: Callable[[str, str], Reply | None] | None = None,
     ) -> None:
         self.repository, self.owner = repository, repository.split("/", 1)[0]
-        self.before_write = (
-            before_write  # called with (method, path) before a write is answered: a fault test's hook
-        )
+        # a fault test's hook: called with (method, path) before a request is answered; a Reply it returns
+        # is the answer instead (GitHub refusing), None lets the request through
+        self.intercept = intercept
         self.default_branch, self.ci_script = default_branch, ci_script or []
         self.ci_log = ci_log  # what a failing job prints before it exits 1
         self._clock = clock or (lambda: FIXED_NOW)
@@ -192,11 +192,13 @@ class GitHubEmulator(Loopback):
 
             def _answer(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if emulator.before_write is not None and self.command != "GET":
-                    emulator.before_write(self.command, self.path)
+                refused = emulator.intercept(self.command, self.path) if emulator.intercept else None
                 with emulator._lock:
                     emulator.requests.append((self.command, self.path))
-                    status, body, headers = emulator._dispatch(self.command, self.path, raw)
+                    if refused is not None:
+                        status, body, headers = refused
+                    else:
+                        status, body, headers = emulator._dispatch(self.command, self.path, raw)
                     text = isinstance(body, str)  # a job's log is plain text
                     data = body.encode() if text else json.dumps(body, indent=1).encode()
                     used = len(emulator.requests)
