@@ -179,7 +179,7 @@ def _watch(args: argparse.Namespace) -> int:
 
     from graph.config import HealerSettings
     from graph.summary import summary, timeline
-    from graph.watch import watch
+    from runtime.watch import watch
 
     session = _load_session(args.session)
     settings = HealerSettings()
@@ -199,7 +199,7 @@ def _watch(args: argparse.Namespace) -> int:
 
     options = {"passes": args.passes, "interval_s": args.interval, "on_pass": progress}
     if args.record:
-        from graph.capture import CaptureError, record_watch
+        from runtime.capture import CaptureError, record_watch
 
         try:
             captured = asyncio.run(record_watch(args.record, args.session.read_text(), settings, **options))
@@ -236,8 +236,8 @@ def _replay(args: argparse.Namespace) -> int:
 
     from vcr.errors import CannotOverwriteExistingCassetteException
 
-    from graph.replay import ScenarioError, replay
     from graph.summary import summary, timeline
+    from runtime.replay import ScenarioError, replay
 
     try:
         result = asyncio.run(replay(args.folder, database_url=args.database_url))

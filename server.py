@@ -38,10 +38,10 @@ from api.models import SERVICE, BoundedSessionStart, Session, rfc3339
 from api.store import SessionStore, open_store
 from graph.checkpoint import open_checkpointer
 from graph.config import HealerSettings
-from graph.services import live_context
 from graph.state import Decision
 from runtime.engine import ContextFactory, Engine
 from runtime.engines import open_engine
+from runtime.services import live_context
 
 VERSION = "0.1.0"
 log = logging.getLogger("healer.api")

@@ -26,8 +26,8 @@ from api.auth import Access
 from api.http import PLAY_ID
 from api.models import Session
 from api.store import SessionStore
-from graph.runner import IncidentView
 from runtime.engine import Engine
+from runtime.runner import IncidentView
 
 READ = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
 DECIDE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True)

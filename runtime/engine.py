@@ -25,10 +25,10 @@ from api.models import Detection, Session, SessionStatus, rfc3339
 from api.store import SessionStore
 from graph.config import HealerSettings
 from graph.context import HealerContext, NamespaceClusters, NamespaceLines
-from graph.runner import IncidentView, PlayRunner, compiled
-from graph.services import live_context
 from graph.session import SessionStart
 from graph.state import Json
+from runtime.runner import IncidentView, PlayRunner, compiled
+from runtime.services import live_context
 
 log = logging.getLogger("healer.engine")
 ContextFactory = Callable[

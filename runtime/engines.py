@@ -15,10 +15,10 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from api.store import SessionStore
 from graph.checkpoint import DatabaseUrlError
 from graph.config import HealerSettings
-from graph.services import loki_config
 from runtime.engine import Engine
 from runtime.feeds import ClusterViews, NamespaceFeeds
 from runtime.local import Scheduler
+from runtime.services import loki_config
 from tools.kubernetes import KubeError, api_client_from_environment
 from tools.loki import LokiClient
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from api.models import Session
 from graph.queries import play_query
-from graph.runner import IncidentView
 from runtime.engine import USAGE_KEYS, Engine, Progress
+from runtime.runner import IncidentView
 from tools.loki import LokiClient, LokiError
 
 log = logging.getLogger("healer.scheduler")

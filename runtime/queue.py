@@ -33,8 +33,8 @@ from procrastinate.jobs import Status
 
 from api.models import Session
 from graph.checkpoint import postgres_conninfo, setup_lock
-from graph.runner import IncidentView
 from runtime.engine import USAGE_KEYS, Engine, Progress
+from runtime.runner import IncidentView
 
 log = logging.getLogger("healer.queue")
 QUEUE = "healer"

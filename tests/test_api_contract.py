@@ -28,11 +28,11 @@ from api.issue_types import ISSUE_TYPE_OF_CODE, ISSUE_TYPES, issue_type_of
 from api.models import PUBLIC_FIELDS, Detection, Session, rfc3339
 from api.store import open_store
 from graph.checkpoint import open_checkpointer
-from graph.replay import replay
-from graph.runner import IncidentView
 from graph.triage import pull_rules, state_rules
 from graph.triage.catalogue import CATALOGUE
 from runtime.engine import detection
+from runtime.replay import replay
+from runtime.runner import IncidentView
 from tests.conftest import REPO, SHARED, scratch_postgres
 
 REFERENCE = SHARED / "reference" / "cto"

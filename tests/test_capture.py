@@ -16,9 +16,9 @@ import yaml
 
 from evaluation.cases import CaseError, load_case
 from evaluation.suite import run_suite
-from graph.capture import CaptureError, record_watch
 from graph.config import settings_from
-from graph.replay import replay
+from runtime.capture import CaptureError, record_watch
+from runtime.replay import replay
 from tests.conftest import live_url
 from tests.emulators.discord import WEBHOOK_TOKEN, DiscordEmulator
 from tests.emulators.github import GitHubEmulator

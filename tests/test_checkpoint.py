@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from graph.checkpoint import DatabaseUrlError, backend_of, checkpoint_count, open_checkpointer
-from graph.replay import replay
 from graph.summary import summary
+from runtime.replay import replay
 from tests.conftest import scratch_postgres
 
 SCENARIO = Path(__file__).resolve().parents[1] / "cassettes" / "restart-midway"

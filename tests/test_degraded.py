@@ -8,8 +8,8 @@ from pathlib import Path
 from graph.checkpoint import open_checkpointer
 from graph.config import settings_from
 from graph.context import HealerContext
-from graph.runner import PlayRunner
 from graph.session import SessionStart
+from runtime.runner import PlayRunner
 from tests.http_harness import Reply, ScriptedServer
 from tools.github import GitHubConfig, GitHubTools
 from tools.loki import LokiClient, LokiConfig

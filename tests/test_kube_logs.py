@@ -11,9 +11,9 @@ from pathlib import Path
 from graph.checkpoint import open_checkpointer
 from graph.config import settings_from
 from graph.context import HealerContext, SessionBudget
-from graph.runner import PlayRunner
-from graph.services import shared_matcher
 from graph.session import SessionStart
+from runtime.runner import PlayRunner
+from runtime.services import shared_matcher
 from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator
 from tests.scenarios.definitions import RUNTIME_PANIC
 from tools.kubernetes import KubernetesTools, api_client

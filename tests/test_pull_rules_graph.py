@@ -10,8 +10,8 @@ from pathlib import Path
 from graph.checkpoint import open_checkpointer
 from graph.config import settings_from
 from graph.context import HealerContext
-from graph.runner import PlayRunner
 from graph.session import SessionStart
+from runtime.runner import PlayRunner
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator
 from tools.github import GitHubConfig, GitHubTools

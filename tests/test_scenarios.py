@@ -16,9 +16,9 @@ import pytest
 from graph.checkpoint import open_checkpointer
 from graph.config import settings_from
 from graph.context import HealerContext, SessionBudget
-from graph.replay import ReplayResult, replay
-from graph.runner import IncidentView, PlayRunner
 from graph.summary import summary
+from runtime.replay import ReplayResult, replay
+from runtime.runner import IncidentView, PlayRunner
 from tests.scenarios.definitions import ALL, Definition
 from tools.recording import interactions_of
 

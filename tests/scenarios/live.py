@@ -19,11 +19,11 @@ import uuid
 import httpx
 
 from graph.config import HealerSettings
-from graph.runner import IncidentView
 from graph.session import SessionStart
 from graph.state import Json
 from graph.summary import summary, timeline
-from graph.watch import watch
+from runtime.runner import IncidentView
+from runtime.watch import watch
 from tests.scenarios.definitions import BY_NAME, NAMESPACE, Definition
 
 

@@ -3,7 +3,7 @@
 For each scenario: its session and scenario files are written; its logs are pushed into the live local
 Loki (`LOKI_URL`, qryn from ../shared/services); the GitHub, Kubernetes and Discord emulators (built from
 the reference responses in ../shared/reference) are started on the scenario's virtual clock; then Healer's
-real graphs run through `graph.replay.replay(record=True)` against all of them and the local LLM
+real graphs run through `runtime.replay.replay(record=True)` against all of them and the local LLM
 (`OPENAI_BASE_URL`, Qwen2.5-Coder-1.5B on llama-cpp-python), and every request is kept under `http/`.
 
     SAMPLES_DAYS=3650 LABELS_DAYS=3650 FRESH=1 bash ../shared/services/start_loki.sh .cache/loki
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import httpx
 
-from graph.replay import STABLE_ADDRESSES, clock_of, replay
-from graph.replay import Scenario as ScenarioFile
+from runtime.replay import STABLE_ADDRESSES, clock_of, replay
+from runtime.replay import Scenario as ScenarioFile
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator

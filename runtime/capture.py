@@ -26,11 +26,11 @@ import yaml
 from kubernetes.config import ConfigException
 
 from graph.config import HealerSettings, settings_from
-from graph.replay import STABLE_ADDRESSES, Scenario
-from graph.runner import IncidentView
 from graph.session import SessionStart
 from graph.state import Json
-from graph.watch import PassClock, watch
+from runtime.replay import STABLE_ADDRESSES, Scenario
+from runtime.runner import IncidentView
+from runtime.watch import PassClock, watch
 from tools.kubernetes import KubeError, api_client_from_environment
 from tools.recording import interactions_of, replaying
 from tools.redact import redact
@@ -84,7 +84,7 @@ def live_addresses(settings: HealerSettings) -> dict[str, str]:
     if settings.loki_url:
         found["loki"] = settings.loki_url.rstrip("/")
     if settings.kubernetes_enabled:
-        # unconfigured, the live run leaves Kubernetes out too (graph/services.py)
+        # unconfigured, the live run leaves Kubernetes out too (runtime/services.py)
         with contextlib.suppress(ConfigException, OSError, KubeError):
             found["kubernetes"] = api_client_from_environment(settings.kubeconfig).configuration.host
     if settings.github_configured():

@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 from graph.checkpoint import open_checkpointer
 from graph.config import HealerSettings
-from graph.runner import IncidentView, PlayRunner
-from graph.services import live_context
 from graph.session import SessionStart
 from graph.state import Json
+from runtime.runner import IncidentView, PlayRunner
+from runtime.services import live_context
 
 
 class PassClock:

@@ -26,10 +26,10 @@ from graph.checkpoint import open_checkpointer
 from graph.config import HealerSettings, settings_from
 from graph.context import HealerContext, SessionBudget
 from graph.llm import chat_model
-from graph.runner import PlayRunner
-from graph.services import shared_matcher
 from graph.session import SessionStart
 from graph.state import Json
+from runtime.runner import PlayRunner
+from runtime.services import shared_matcher
 from tools.discord import DiscordConfig, DiscordNotifier
 from tools.github import GitHubConfig, GitHubTools
 from tools.kubernetes import KubernetesTools, api_client
