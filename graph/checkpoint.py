@@ -14,6 +14,8 @@ from pathlib import Path
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+POSTGRES_POOL_SIZE = 16  # the checkpointer's connections per process; the engine runs 8 steps at once
+
 
 class DatabaseUrlError(ValueError):
     pass
@@ -63,8 +65,16 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver]:
             yield saver
         return
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver  # only needed when scaling out
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
 
-    async with AsyncPostgresSaver.from_conn_string(postgres_conninfo(url)) as saver:
+    # A pool, not LangGraph's one-connection `from_conn_string`: the engine runs several steps at once,
+    # and on one connection each checkpoint read and write of every step would wait its turn.
+    kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+    async with AsyncConnectionPool(
+        postgres_conninfo(url), min_size=2, max_size=POSTGRES_POOL_SIZE, kwargs=kwargs, open=False
+    ) as pool:
+        saver = AsyncPostgresSaver(pool)
         async with setup_lock(url):
             await saver.setup()
         yield saver

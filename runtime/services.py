@@ -21,6 +21,7 @@ from tools.github import GitHubConfig, GitHubTools
 from tools.kubernetes import KubeError, KubernetesTools, api_client_from_environment
 from tools.loki import LokiClient, LokiConfig
 from tools.slack import SlackConfig, SlackNotifier
+from tools.tls import client_tls
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,9 @@ async def live_context(
             budget=budget or SessionBudget(settings.session_llm_calls),
         )
         if settings.openai_api_key or settings.openai_base_url:
-            http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.llm_timeout_s))
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(timeout=settings.llm_timeout_s, verify=client_tls())
+            )
             context.evaluation_llm = chat_model(settings, settings.evaluation_model, http)
             context.remediation_llm = chat_model(settings, settings.remediation_model, http)
         if settings.loki_url:

@@ -66,6 +66,18 @@ class Seen:
     body: bytes
 
 
+def send_body(
+    handler: BaseHTTPRequestHandler, status: int, body: bytes, kind: str = "application/json"
+) -> None:
+    """Answer `status` with `body`; a client that gave up meanwhile (a timeout test) is not an error."""
+    with contextlib.suppress(OSError):
+        handler.send_response(status)
+        handler.send_header("content-type", kind)
+        handler.send_header("content-length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+
 class Loopback:
     """A real HTTP server on 127.0.0.1 (a free port), serving from a daemon thread for a `with` block."""
 

@@ -13,8 +13,7 @@ import contextlib
 import re
 import subprocess
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -23,10 +22,11 @@ import pytest
 
 from tests.conftest import REPO, live_url
 from tests.emulators.github import GitHubEmulator
-from tests.http_harness import Loopback
+from tests.http_harness import Loopback, send_body
 from tests.scenarios.definitions import REPOSITORY
 from tests.test_mcp import panic_play
-from tests.test_page_browser import free_port, serving, wait_for_health
+from tests.test_page_browser import free_port, serving
+from tests.test_replicas import replica
 
 pytestmark = pytest.mark.live
 RECOVERY_S = 60.0
@@ -56,21 +56,13 @@ class LokiProxy(Loopback):
                     switch.refused += 1
                     if switch.mode == "timeout":
                         time.sleep(3)
-                    self._send(503, b'{"message": "loki is down"}', "application/json")
+                    send_body(self, 503, b'{"message": "loki is down"}')
                     return
                 proxy.queries += "/query_range" in self.path
                 answer = httpx.get(f"{target}{self.path}", timeout=30)
-                self._send(
-                    answer.status_code, answer.content, answer.headers.get("content-type", "text/plain")
+                send_body(
+                    self, answer.status_code, answer.content, answer.headers.get("content-type", "text/plain")
                 )
-
-            def _send(self, status: int, body: bytes, kind: str) -> None:
-                with contextlib.suppress(OSError):  # the client may have given up on a slow answer
-                    self.send_response(status)
-                    self.send_header("content-type", kind)
-                    self.send_header("content-length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
 
             def log_message(self, *_args: object) -> None:
                 pass
@@ -207,13 +199,7 @@ class FailingLlm(Loopback):
                 llm.calls += 1
                 if fault == "timeout":
                     time.sleep(3)
-                body = b'{"error": {"message": "internal error", "type": "server_error"}}'
-                with contextlib.suppress(OSError):
-                    self.send_response(500)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
+                send_body(self, 500, b'{"error": {"message": "internal error", "type": "server_error"}}')
 
             def log_message(self, *_args: object) -> None:
                 pass
@@ -260,7 +246,7 @@ def test_postgres_restarted_makes_the_server_unready_and_the_sessions_go_on(tmp_
     subprocess.run(["bash", services / "pg_start.sh", data], env=_with(env), check=True, capture_output=True)
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     try:
-        with _replica(url, tmp_path) as base:
+        with replica("replica-pg", url, "", tmp_path) as (base, _process):  # no Loki
             start(base, {"play_id": "play-pg", "repository": REPOSITORY, "namespace": "cto"})
             assert wait_until(lambda: _steps(url) >= 2, RECOVERY_S)
             subprocess.run(
@@ -295,45 +281,3 @@ def _steps(url: str) -> int:
         row = connection.execute("SELECT steps FROM healer_schedule WHERE play_id = 'play-pg'").fetchone()
         return row[0] if row else 0
     return 0
-
-
-@contextlib.contextmanager
-def _replica(database_url: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path / "replica.log"
-    env = _with({"HEALER_DATABASE_URL": database_url, "HEALER_KUBERNETES": "false"})
-    for name in ("LOKI_URL", "GITHUB_TOKEN", "OPENAI_BASE_URL"):
-        env.pop(name, None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(REPO / ".venv/bin/healer"), "serve", "--port", str(port), "--interval", "1"],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(base, process, log)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def test_sessions_of_one_namespace_share_the_loki_reads(tmp_path: Path) -> None:
-    """Twenty sessions in one namespace, a pass each every 5 s for ten seconds (40 passes): Loki is asked
-    about once a second (the feed's refresh, runtime/feeds.py), not once a pass."""
-    loki, sessions, seconds = live_url("LOKI_URL"), 20, 10
-    namespace = f"shared-{uuid.uuid4().hex[:6]}"
-    with LokiProxy(loki, Switch("ok")) as proxy, serving(tmp_path, LOKI_URL=proxy.url) as (base, _):
-        for n in range(sessions):
-            start(base, {"play_id": f"play-shared-{n}", "repository": REPOSITORY, "namespace": namespace})
-        began = proxy.queries
-        time.sleep(seconds)
-        asked = proxy.queries - began
-    passes = sessions * seconds / 5  # `healer serve`'s default --interval is 5 s
-    assert asked <= seconds + 5 < passes, (asked, passes)

@@ -27,6 +27,7 @@ import pytest
 
 from tests.conftest import REPO, live_url, scratch_postgres
 from tests.emulators.github import GitHubEmulator
+from tests.http_harness import send_body
 from tests.scenarios.definitions import REPOSITORY
 from tests.test_mcp import TOKEN, panic_play
 from tests.test_mcp import escalated as mcp_escalated
@@ -43,12 +44,11 @@ TAKEOVER_WITHIN_S = 30.0
 class _SlowLoki(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         time.sleep(LOKI_DELAY_S)
-        body = json.dumps({"status": "success", "data": {"resultType": "streams", "result": []}}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_body(
+            self,
+            200,
+            json.dumps({"status": "success", "data": {"resultType": "streams", "result": []}}).encode(),
+        )
 
     def log_message(self, *_args: object) -> None:
         pass

@@ -165,17 +165,7 @@ class KubernetesTools:
 
     def play_coderuns(self, play_id: str, *, play_label: str = "workflow-name") -> list[CodeRunState]:
         """The play's CodeRuns (label `workflow-name=<play>` unless configured), Healer's own left out."""
-        body = self._json(
-            "list coderuns",
-            self._custom.list_namespaced_custom_object,
-            CODERUN_GROUP,
-            CODERUN_VERSION,
-            self.namespace,
-            CODERUN_PLURAL,
-            label_selector=label_selector({play_label: play_id}),
-        )
-        runs = [_coderun(item) for item in body.get("items", [])]
-        return [run for run in runs if not run.excluded]
+        return self._coderuns(label_selector=label_selector({play_label: play_id}))
 
     def pods_of(self, coderun: CodeRunState) -> list[PodState]:
         """The pods of a CodeRun's Job (newest first), Healer-excluded pods left out."""
@@ -194,6 +184,9 @@ class KubernetesTools:
 
     def namespace_coderuns(self) -> list[CodeRunState]:
         """Every CodeRun of the namespace (one list for all its plays), Healer's own left out."""
+        return self._coderuns()
+
+    def _coderuns(self, **selectors: str) -> list[CodeRunState]:
         body = self._json(
             "list coderuns",
             self._custom.list_namespaced_custom_object,
@@ -201,6 +194,7 @@ class KubernetesTools:
             CODERUN_VERSION,
             self.namespace,
             CODERUN_PLURAL,
+            **selectors,
         )
         return [run for run in map(_coderun, body.get("items", [])) if not run.excluded]
 

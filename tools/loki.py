@@ -28,6 +28,7 @@ from tools.loki_streams import LokiEntry, LokiError, LokiProtocolError, entries_
 from tools.redact import redact
 from tools.retrying import GaveUp, retry_after_s, send_with_retries
 from tools.timestamps import parse_timestamp_ns
+from tools.tls import client_tls
 
 __all__ = [
     "DroppedEntry",
@@ -137,6 +138,7 @@ class LokiClient:
             auth=auth,
             timeout=config.timeout_s,
             transport=transport,
+            verify=client_tls(),
         )
 
     def _headers(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ import httpx
 
 from tools.alerts import Alert, Delivery
 from tools.calls import timed
+from tools.tls import client_tls
 
 
 class WebhookRefused(Exception):
@@ -40,7 +41,7 @@ class WebhookNotifier:
     ) -> None:
         self.config = config
         self._sleep = sleep
-        self._http = httpx.AsyncClient(timeout=config.timeout_s, transport=transport)
+        self._http = httpx.AsyncClient(timeout=config.timeout_s, transport=transport, verify=client_tls())
 
     async def __aenter__(self) -> Self:
         return self
