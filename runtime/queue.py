@@ -96,7 +96,6 @@ class QueueEngine(Engine):
         self.replica = replica_name(replica)
         self.concurrency, self.heartbeat_s, self.stalled_after_s = concurrency, heartbeat_s, stalled_after_s
         self.lease_s, self.decision_wait_s = lease_s, decision_wait_s
-        self.takeovers = 0  # stalled steps this replica handed back to the queue
         self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=self.url))
         self._step_task = self.app.task(name=STEP, queue=QUEUE)(self._session_step)
         self._decide_task = self.app.task(name=DECIDE, queue=QUEUE)(self._decide_step)
@@ -178,13 +177,6 @@ class QueueEngine(Engine):
     async def running(self) -> list[str]:
         return [row["play_id"] for row in await self._fetch("SELECT play_id FROM healer_schedule")]
 
-    async def readers(self) -> dict[str, dict[str, Any]]:
-        """Per running session: who read it last and when, its steps and overlapped ones (for tests and ops)."""
-        rows = await self._fetch(
-            "SELECT play_id, reader, last_reader, last_read_at, steps, overlapped FROM healer_schedule"
-        )
-        return {row["play_id"]: row for row in rows}
-
     # --- decisions: a job under the session's lock, so never beside one of its steps ----------------------
 
     async def decide(self, session: Session, fingerprint: str, decision: dict[str, Any]) -> IncidentView:
@@ -197,9 +189,9 @@ class QueueEngine(Engine):
         waited = 0.0
         while waited < self.decision_wait_s:
             jobs = await self.app.job_manager.list_jobs_async(id=job_id)
-            if not jobs or jobs[0].status in (Status.SUCCEEDED.value, Status.SUCCEEDED):
+            if not jobs or jobs[0].status == Status.SUCCEEDED.value:  # finished jobs are deleted
                 break
-            if jobs[0].status in (Status.FAILED.value, Status.FAILED):
+            if jobs[0].status == Status.FAILED.value:
                 raise ValueError(f"the decision on {fingerprint} could not be applied; see the server's log")
             await asyncio.sleep(0.2)
             waited += 0.2
@@ -286,7 +278,6 @@ class QueueEngine(Engine):
                 await self.app.job_manager.retry_job(job)
             except queue_errors.UniqueViolation:
                 await self.app.job_manager.finish_job(job, Status.FAILED, delete_job=True)
-            self.takeovers += 1
             log.warning(
                 "a dead replica's job runs again here",
                 extra={"play_id": play_id, "task": job.task_name, "job_id": job.id},
