@@ -29,6 +29,7 @@ from graph.session import SessionStart
 from graph.state import Json
 from runtime.runner import IncidentView, PlayRunner, compiled
 from runtime.services import live_context
+from runtime.tails import NamespaceTails
 
 log = logging.getLogger("healer.engine")
 ContextFactory = Callable[
@@ -62,10 +63,15 @@ class Engine(ABC):
         contexts: ContextFactory = live_context,
         feeds: NamespaceLines | None = None,
         clusters: NamespaceClusters | None = None,
+        tails: NamespaceTails | None = None,
     ) -> None:
         self.settings, self.store, self.checkpointer = settings, store, checkpointer
         # the Loki lines, CodeRuns and pods this process's sessions share, per namespace (runtime/feeds.py)
         self.feeds, self.clusters = feeds, clusters
+        # one Loki tail per namespace (runtime/tails.py): new lines wake the sessions they concern
+        self.tails = tails
+        if tails is not None:
+            tails.bind(self._lines_arrived)
         self.interval_s, self.idle_timeout_s = interval_s, idle_timeout_s
         self.clock, self.contexts = clock, contexts
         self._graphs = compiled(checkpointer)
@@ -97,6 +103,10 @@ class Engine(ABC):
     @abstractmethod
     async def running(self) -> list[str]:
         """The plays whose sessions are being run."""
+
+    @abstractmethod
+    async def _lines_arrived(self, namespace: str, pods: set[str] | None) -> None:
+        """The namespace's tail saw lines of `pods` (None: any pod): the sessions they concern step now."""
 
     @abstractmethod
     async def shutdown(self) -> None:
@@ -155,6 +165,17 @@ class Engine(ABC):
     def finished(progress: Progress, views: list[IncidentView]) -> bool:
         """Nothing left to look at: a decision resumes an escalation on demand."""
         return progress.over and all(view.wake_at_ns is None for view in views)
+
+    def next_step_in_s(self, namespace: str, views: list[IncidentView]) -> float:
+        """When the session's next timed step is due: `catchup_s` while its namespace's tail wakes it for
+        new lines, else `interval_s`; sooner when one of its incidents' waits ends before."""
+        timed = self.interval_s
+        if self.tails is not None and self.tails.live(namespace):
+            timed = max(self.interval_s, self.settings.catchup_s)
+        wakes = [view.wake_at_ns for view in views if view.wake_at_ns is not None]
+        if wakes:
+            timed = min(timed, max(self.interval_s, (min(wakes) - self.clock()) / 1e9))
+        return timed
 
     def backoff_s(self, failures: int) -> float:
         return min(self.interval_s * 2**failures, MAX_BACKOFF_S)

@@ -19,6 +19,7 @@ from runtime.engine import Engine
 from runtime.feeds import ClusterViews, NamespaceFeeds
 from runtime.local import Scheduler
 from runtime.services import loki_config
+from runtime.tails import NamespaceTails
 from tools.kubernetes import KubeError, api_client_from_environment
 from tools.loki import LokiClient
 
@@ -45,6 +46,9 @@ async def open_engine(
         if settings.loki_url and "feeds" not in options:
             loki = await stack.enter_async_context(LokiClient(loki_config(settings)))
             options["feeds"] = NamespaceFeeds(loki, refresh_s=_refresh_s(options))
+            if "tails" not in options:
+                options["tails"] = NamespaceTails(loki)
+                stack.push_async_callback(options["tails"].close)
         if settings.kubernetes_enabled and "clusters" not in options:
             try:
                 client = api_client_from_environment(settings.kubeconfig)

@@ -1,6 +1,7 @@
 """The engine of one server on SQLite (runtime/engine.py): each active session is a task of this process
-that runs a step every `interval_s` (and at once when Loki's tail sees new lines), with at most
-`max_concurrent` steps at once across all sessions. An unexpected error in a session's loop is logged and
+that runs a step when its namespace's Loki tail sees lines of its pods (runtime/tails.py), and a timed one
+every `interval_s` (every `catchup_s` while the tail is connected), with at most `max_concurrent` steps
+at once across all sessions. An unexpected error in a session's loop is logged and
 retried with backoff: it never takes the server or the other sessions down.
 """
 
@@ -12,10 +13,9 @@ import logging
 from typing import Any
 
 from api.models import Session
-from graph.queries import play_query
 from runtime.engine import USAGE_KEYS, Engine, Progress
 from runtime.runner import IncidentView
-from tools.loki import LokiClient, LokiError
+from runtime.tails import plays_to_wake
 
 log = logging.getLogger("healer.scheduler")
 
@@ -27,6 +27,7 @@ class Scheduler(Engine):
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._usage: dict[str, dict[str, int]] = {}  # per session, refreshed as it runs
+        self._where: dict[str, tuple[str, frozenset[str]]] = {}  # play_id → its namespace and pods
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
@@ -59,7 +60,21 @@ class Scheduler(Engine):
     async def running(self) -> list[str]:
         return [play_id for play_id, task in self._tasks.items() if not task.done()]
 
+    async def _lines_arrived(self, namespace: str, pods: set[str] | None) -> None:
+        for play_id in plays_to_wake(self._where, namespace, pods):
+            self.wake(play_id)
+
+    def _follow(self, play_id: str, namespace: str | None, pods: frozenset[str] | None) -> None:
+        """Where the session reads (None: nowhere any more), and the tails that follows from."""
+        if namespace is None:
+            self._where.pop(play_id, None)
+        else:
+            self._where[play_id] = (namespace, pods if pods is not None else frozenset())
+        if self.tails is not None:
+            self.tails.follow({where for where, _pods in self._where.values()})
+
     async def stop(self, play_id: str) -> None:
+        self._follow(play_id, None, None)
         task = self._tasks.pop(play_id, None)
         if task is not None and not task.done():
             task.cancel()
@@ -97,62 +112,25 @@ class Scheduler(Engine):
                 await asyncio.sleep(delay)
 
     async def _watch(self, session: Session) -> None:
-        play_id = session.play_id
-        tail = _Tail(self, play_id)
-        async with self._runner(session) as runner, tail:
-            progress = Progress(changed_ns=self.clock())
-            while True:
-                async with self._limit:
-                    views, values = await self._step(session, runner, progress)
-                if not progress.over and runner.context.loki is not None:
-                    tail.follow(runner.context.loki, play_query(session, values.get("pod_agents", {})))
-                if self.finished(progress, views):
-                    return
-                await self._pause(play_id)
+        play_id, namespace = session.play_id, session.namespace or "default"
+        try:
+            async with self._runner(session) as runner:
+                progress = Progress(changed_ns=self.clock())
+                while True:
+                    async with self._limit:
+                        views, values = await self._step(session, runner, progress)
+                    if progress.over:
+                        self._follow(play_id, None, None)
+                    elif values:
+                        self._follow(play_id, namespace, frozenset(values.get("pod_agents", {})))
+                    if self.finished(progress, views):
+                        return
+                    await self._pause(play_id, self.next_step_in_s(namespace, views))
+        finally:
+            self._follow(play_id, None, None)
 
-    async def _pause(self, play_id: str) -> None:
+    async def _pause(self, play_id: str, seconds: float) -> None:
         event = self._wake.setdefault(play_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), self.interval_s)
+            await asyncio.wait_for(event.wait(), seconds)
         event.clear()
-
-
-class _Tail:
-    """Follows the play's lines on Loki's tail websocket and wakes its session at once when new ones
-    arrive (DESIGN §3), so a failure is triaged within seconds, not at the next timed pass. If the
-    websocket fails, the timed passes go on alone."""
-
-    def __init__(self, scheduler: Scheduler, play_id: str) -> None:
-        self.scheduler, self.play_id = scheduler, play_id
-        self.query: str | None = None
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> _Tail:
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self._stop()
-
-    def follow(self, loki: LokiClient, query: str) -> None:
-        """Follow `query` (restarted when the play's pods change)."""
-        if query == self.query and self.task is not None and not self.task.done():
-            return
-        if self.task is not None:
-            self.task.cancel()
-        self.query = query
-        self.task = asyncio.create_task(self._run(loki, query), name=f"tail {self.play_id}")
-
-    async def _run(self, loki: LokiClient, query: str) -> None:
-        try:
-            async for _batch in loki.tail(query, delay_for_s=0):
-                self.scheduler.wake(self.play_id)
-        except LokiError as error:
-            log.warning(
-                "loki tail stopped; timed passes go on", extra={"play_id": self.play_id, "error": str(error)}
-            )
-
-    async def _stop(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections import OrderedDict
 from typing import Any
 
 import procrastinate
@@ -34,7 +35,7 @@ from procrastinate.jobs import Status
 from api.models import Session
 from graph.checkpoint import postgres_conninfo, setup_lock
 from runtime.engine import USAGE_KEYS, Engine, Progress
-from runtime.runner import IncidentView
+from runtime.runner import IncidentView, PlayRunner
 
 log = logging.getLogger("healer.queue")
 QUEUE = "healer"
@@ -55,17 +56,32 @@ _SCHEDULE = """CREATE TABLE IF NOT EXISTS healer_schedule (
     steps BIGINT NOT NULL DEFAULT 0,
     overlapped BIGINT NOT NULL DEFAULT 0
 )"""
-_ENROL = """INSERT INTO healer_schedule (play_id, changed_ns) VALUES (%(play_id)s, %(now_ns)s)
-ON CONFLICT (play_id) DO NOTHING"""
+# Where a session reads, for the namespace tails to wake it (runtime/tails.py); added to a table an
+# earlier version made.
+_WHERE = """ALTER TABLE healer_schedule ADD COLUMN IF NOT EXISTS namespace TEXT NOT NULL DEFAULT 'default',
+    ADD COLUMN IF NOT EXISTS pods TEXT[] NOT NULL DEFAULT '{}',
+    ADD COLUMN IF NOT EXISTS woken_at TIMESTAMPTZ"""
+_ENROL = """INSERT INTO healer_schedule (play_id, changed_ns, namespace)
+VALUES (%(play_id)s, %(now_ns)s, %(namespace)s) ON CONFLICT (play_id) DO NOTHING"""
 # A step that starts while `reader` is set began while another step of the session ran (or died
 # without the dispatcher noticing yet): counted, never expected.
 _CLAIM = """UPDATE healer_schedule SET reader = %(me)s, read_since = now(), steps = steps + 1,
     overlapped = overlapped + (reader IS NOT NULL)::int
-WHERE play_id = %(play_id)s RETURNING lines_seen, changed_ns, over, failures"""
+WHERE play_id = %(play_id)s RETURNING lines_seen, changed_ns, over, failures, last_reader, read_since, pods"""
+# Woken while its step ran (lines came that the step may not have read): the next step is due now.
 _RELEASE = """UPDATE healer_schedule SET reader = NULL, read_since = NULL, last_reader = %(me)s,
     last_read_at = now(), lines_seen = %(lines_seen)s, changed_ns = %(changed_ns)s, over = %(over)s,
-    failures = %(failures)s, due_at = now() + make_interval(secs => %(in_s)s)
-WHERE play_id = %(play_id)s"""
+    failures = %(failures)s, pods = %(pods)s,
+    due_at = CASE WHEN woken_at >= read_since THEN now() + make_interval(secs => %(lease_s)s)
+        ELSE now() + make_interval(secs => %(in_s)s) END
+WHERE play_id = %(play_id)s RETURNING COALESCE(woken_at >= %(read_since)s, false) AS woken"""
+# Lines of `pods` in `namespace` came: the sessions they concern (runtime/tails.plays_to_wake) are due
+# now; those not stepping now are leased, their step deferred at once.
+_WAKE = """UPDATE healer_schedule SET woken_at = clock_timestamp(),
+    due_at = CASE WHEN reader IS NULL THEN now() + make_interval(secs => %(lease_s)s) ELSE due_at END
+WHERE namespace = %(namespace)s AND NOT over
+    AND (%(any_pod)s OR cardinality(pods) = 0 OR pods && %(pods)s::text[])
+RETURNING play_id, reader IS NULL AS idle"""
 # The due rows, leased for `lease_s` so the next dispatch does not defer them again; the step sets the
 # real time of the next one when it ends.
 _DUE = """UPDATE healer_schedule SET due_at = now() + make_interval(secs => %(lease_s)s)
@@ -89,6 +105,7 @@ class QueueEngine(Engine):
         stalled_after_s: float = 8.0,
         lease_s: float = 20.0,
         decision_wait_s: float = 60.0,
+        runners_kept: int = 256,
         **options: Any,
     ) -> None:
         super().__init__(*args, **options)
@@ -96,11 +113,18 @@ class QueueEngine(Engine):
         self.replica = replica_name(replica)
         self.concurrency, self.heartbeat_s, self.stalled_after_s = concurrency, heartbeat_s, stalled_after_s
         self.lease_s, self.decision_wait_s = lease_s, decision_wait_s
+        # The runners (and their clients) of the sessions this replica stepped last, most recent last: a
+        # step of one of them skips building its clients and its recovery. One another replica stepped
+        # since is built afresh (the checkpoints may hold what that replica left half done).
+        self.runners_kept = runners_kept
+        self._kept: OrderedDict[str, tuple[contextlib.AsyncExitStack, PlayRunner]] = OrderedDict()
+        self.runners_built = 0
         self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=self.url))
         self._step_task = self.app.task(name=STEP, queue=QUEUE)(self._session_step)
         self._decide_task = self.app.task(name=DECIDE, queue=QUEUE)(self._decide_step)
         self.app.periodic(cron="* * * * * *")(self.app.task(name=DISPATCH, queue=QUEUE)(self._dispatch))
         self._worker: asyncio.Task[None] | None = None
+        self._following: asyncio.Task[None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
@@ -110,7 +134,10 @@ class QueueEngine(Engine):
             if not await self.app.check_connection_async():
                 await self.app.schema_manager.apply_schema_async()
             await self._execute(_SCHEDULE)
+            await self._execute(_WHERE)
         self._worker = asyncio.create_task(self._work(), name=f"worker {self.replica}")
+        if self.tails is not None:
+            self._following = asyncio.create_task(self._follow_namespaces(), name="namespace tails")
         return self
 
     async def _work(self) -> None:
@@ -142,17 +169,20 @@ class QueueEngine(Engine):
         await self.app.close_async()
 
     async def shutdown(self) -> None:
-        if self._worker is not None and not self._worker.done():
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-        self._worker = None
+        for task in (self._worker, self._following):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._worker = self._following = None
+        for play_id in list(self._kept):
+            await self._let_go(play_id)
 
     async def resume_active(self) -> int:
         """Every active session has a row (those of other replicas have theirs already)."""
         sessions = await self.store.list("active")
         for session in sessions:
-            await self._execute(_ENROL, play_id=session.play_id, now_ns=self.clock())
+            await self._enrol(session)
         return len(sessions)
 
     async def schedule(self, session: Session) -> None:
@@ -160,11 +190,17 @@ class QueueEngine(Engine):
         await self._execute(
             "DELETE FROM healer_schedule WHERE play_id = %(play_id)s", play_id=session.play_id
         )
-        await self._execute(_ENROL, play_id=session.play_id, now_ns=self.clock())
+        await self._enrol(session)
         await self._defer_step(session.play_id)
+
+    async def _enrol(self, session: Session) -> None:
+        await self._execute(
+            _ENROL, play_id=session.play_id, now_ns=self.clock(), namespace=session.namespace or "default"
+        )
 
     async def stop(self, play_id: str) -> None:
         await self._execute("DELETE FROM healer_schedule WHERE play_id = %(play_id)s", play_id=play_id)
+        await self._let_go(play_id)
 
     async def usage(self) -> dict[str, int]:
         totals = dict.fromkeys(USAGE_KEYS, 0)
@@ -202,9 +238,36 @@ class QueueEngine(Engine):
         session = await self.store.get(play_id)
         if session is None:
             return
+        await self._let_go(play_id)  # its LLM budget is spent here too
         async with self._runner(session) as runner:
             await runner.decide(fingerprint, decision)
             await self._publish(play_id, runner)
+
+    # --- the runners kept ---------------------------------------------------------------------------------
+
+    async def _kept_runner(self, session: Session, fresh: bool) -> PlayRunner:
+        if fresh:
+            await self._let_go(session.play_id)
+        if session.play_id in self._kept:
+            self._kept.move_to_end(session.play_id)
+            return self._kept[session.play_id][1]
+        stack = contextlib.AsyncExitStack()
+        try:
+            runner = await stack.enter_async_context(self._runner(session))
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._kept[session.play_id] = (stack, runner)
+        self.runners_built += 1
+        while len(self._kept) > self.runners_kept:
+            await self._let_go(next(iter(self._kept)))
+        return runner
+
+    async def _let_go(self, play_id: str) -> None:
+        kept = self._kept.pop(play_id, None)
+        if kept is not None:
+            with contextlib.suppress(Exception):  # closing clients: nothing to save
+                await kept[0].aclose()
 
     # --- steps ------------------------------------------------------------------------------------------
 
@@ -224,18 +287,21 @@ class QueueEngine(Engine):
             return
         row = rows[0]
         progress = Progress(row["lines_seen"], row["changed_ns"], row["over"])
-        failures, next_in_s = 0, self.interval_s
+        failures, next_in_s, pods = 0, self.interval_s, list(row.get("pods") or [])
         try:
-            async with self._runner(session) as runner:
-                views, _values = await self._step(session, runner, progress)
+            runner = await self._kept_runner(session, fresh=row["last_reader"] != self.replica)
+            views, values = await self._step(session, runner, progress)
             if self.finished(progress, views):
                 await self.stop(play_id)
                 return
+            next_in_s = self.next_step_in_s(session.namespace or "default", views)
+            pods = sorted(values.get("pod_agents", {})) if values else pods
         except Exception:
+            await self._let_go(play_id)
             failures = row["failures"] + 1
             next_in_s = self.backoff_s(failures)
             log.exception("session step failed; retrying", extra={"play_id": play_id, "in_s": next_in_s})
-        await self._execute(
+        released = await self._fetch(
             _RELEASE,
             me=self.replica,
             play_id=play_id,
@@ -243,8 +309,13 @@ class QueueEngine(Engine):
             changed_ns=progress.changed_ns,
             over=progress.over,
             failures=failures,
+            pods=pods,
             in_s=next_in_s,
+            lease_s=self.lease_s,
+            read_since=row["read_since"],
         )
+        if released and released[0]["woken"]:
+            await self._defer_step(play_id)
 
     async def _note_usage(self, play_id: str, counts: dict[str, int]) -> None:
         await self._execute(
@@ -252,6 +323,33 @@ class QueueEngine(Engine):
             usage=counts,  # the connector sends a dict as jsonb
             play_id=play_id,
         )
+
+    # --- woken by the namespace tails ---------------------------------------------------------------------
+
+    async def _lines_arrived(self, namespace: str, pods: set[str] | None) -> None:
+        woken = await self._fetch(
+            _WAKE,
+            namespace=namespace,
+            any_pod=pods is None,
+            pods=sorted(pods or ()),
+            lease_s=self.lease_s,
+        )
+        for row in woken:
+            if row["idle"]:
+                await self._defer_step(row["play_id"])
+
+    async def _follow_namespaces(self, every_s: float = 2.0) -> None:
+        """This replica tails the namespaces of the running sessions, whichever replica steps them."""
+        assert self.tails is not None
+        while True:
+            try:
+                rows = await self._fetch("SELECT DISTINCT namespace FROM healer_schedule WHERE NOT over")
+                self.tails.follow(row["namespace"] for row in rows)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # Postgres away: the tails go on as they are
+                log.warning("could not read the namespaces to follow", extra={"error": str(error)})
+            await asyncio.sleep(every_s)
 
     # --- the dispatcher ---------------------------------------------------------------------------------
 

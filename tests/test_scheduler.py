@@ -20,6 +20,7 @@ from graph.config import HealerSettings, settings_from
 from graph.context import HealerContext
 from graph.session import SessionStart
 from runtime.local import Scheduler
+from runtime.tails import NamespaceTails
 from tests.conftest import live_url
 from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator
 from tools.kubernetes import KubernetesTools, api_client
@@ -146,8 +147,15 @@ def test_new_lines_on_the_tail_wake_the_session_at_once(tmp_path: Path) -> None:
             yield HealerContext(settings=settings, loki=loki)
 
     async def scenario() -> Session | None:
-        async with open_checkpointer(url) as saver, open_store(url, saver) as store:
-            scheduler = Scheduler(settings_from({}), store, saver, interval_s=60, contexts=contexts)
+        async with (
+            open_checkpointer(url) as saver,
+            open_store(url, saver) as store,
+            LokiClient(LokiConfig(url=loki_url)) as shared,
+        ):
+            tails = NamespaceTails(shared)
+            scheduler = Scheduler(
+                settings_from({}), store, saver, interval_s=60, contexts=contexts, tails=tails
+            )
             await store.start(start)
             await scheduler.schedule(start)
             await wait_for(lambda: _passes_at_least(scheduler, 1))
@@ -163,6 +171,7 @@ def test_new_lines_on_the_tail_wake_the_session_at_once(tmp_path: Path) -> None:
             await wait_for(lambda: _passes_at_least(scheduler, 2), seconds=20)
             await wait_for(lambda: _last_line_seen(store, "play-tail"), seconds=20)
             await scheduler.shutdown()
+            await tails.close()
             return await store.get("play-tail")
 
     stored = asyncio.run(scenario())

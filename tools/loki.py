@@ -250,12 +250,14 @@ class LokiClient:
         delay_for_s: int = 0,
         limit: int = 100,
         max_reconnects: int = 5,
+        on_connection: Callable[[bool], None] | None = None,
     ) -> AsyncIterator[TailBatch]:
         """Live entries from the `/loki/api/v1/tail` websocket, for as long as the caller iterates.
 
         A dropped connection is reopened from the last timestamp received (entries already delivered at that
         instant are not delivered twice); after `max_reconnects` failures in a row, `LokiUnavailable`.
         Entries the server dropped are reported in `TailBatch.dropped`, to be fetched with `query_range`.
+        `on_connection(True)` is called each time the websocket opens, `(False)` each time it is lost.
         """
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
@@ -270,6 +272,8 @@ class LokiClient:
                     open_timeout=self.config.timeout_s,
                 ) as socket:
                     failures = 0
+                    if on_connection is not None:
+                        on_connection(True)
                     async for message in socket:
                         batch = _tail_batch(message)
                         fresh = [e for e in batch.entries if e.key() not in seen_at_cursor]
@@ -292,6 +296,8 @@ class LokiClient:
                 )
             if failures > max_reconnects:
                 raise LokiUnavailable(f"Loki tail failed {failures} times in a row")
+            if on_connection is not None:
+                on_connection(False)
             await self._sleep(self._backoff(failures))
 
     def _tail_url(self, query: str, start_ns: int | None, delay_for_s: int, limit: int) -> str:
