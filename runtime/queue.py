@@ -61,8 +61,10 @@ _SCHEDULE = """CREATE TABLE IF NOT EXISTS healer_schedule (
 _WHERE = """ALTER TABLE healer_schedule ADD COLUMN IF NOT EXISTS namespace TEXT NOT NULL DEFAULT 'default',
     ADD COLUMN IF NOT EXISTS pods TEXT[] NOT NULL DEFAULT '{}',
     ADD COLUMN IF NOT EXISTS woken_at TIMESTAMPTZ"""
-_ENROL = """INSERT INTO healer_schedule (play_id, changed_ns, namespace)
-VALUES (%(play_id)s, %(now_ns)s, %(namespace)s) ON CONFLICT (play_id) DO NOTHING"""
+# A session whose first step is deferred at once is leased, so the dispatcher does not defer a second.
+_ENROL = """INSERT INTO healer_schedule (play_id, changed_ns, namespace, due_at)
+VALUES (%(play_id)s, %(now_ns)s, %(namespace)s, now() + make_interval(secs => %(in_s)s))
+ON CONFLICT (play_id) DO NOTHING"""
 # A step that starts while `reader` is set began while another step of the session ran (or died
 # without the dispatcher noticing yet): counted, never expected.
 _CLAIM = """UPDATE healer_schedule SET reader = %(me)s, read_since = now(), steps = steps + 1,
@@ -118,7 +120,6 @@ class QueueEngine(Engine):
         # since is built afresh (the checkpoints may hold what that replica left half done).
         self.runners_kept = runners_kept
         self._kept: OrderedDict[str, tuple[contextlib.AsyncExitStack, PlayRunner]] = OrderedDict()
-        self.runners_built = 0
         self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=self.url))
         self._step_task = self.app.task(name=STEP, queue=QUEUE)(self._session_step)
         self._decide_task = self.app.task(name=DECIDE, queue=QUEUE)(self._decide_step)
@@ -182,7 +183,7 @@ class QueueEngine(Engine):
         """Every active session has a row (those of other replicas have theirs already)."""
         sessions = await self.store.list("active")
         for session in sessions:
-            await self._enrol(session)
+            await self._enrol(session, first_step_in_s=0)
         return len(sessions)
 
     async def schedule(self, session: Session) -> None:
@@ -190,12 +191,13 @@ class QueueEngine(Engine):
         await self._execute(
             "DELETE FROM healer_schedule WHERE play_id = %(play_id)s", play_id=session.play_id
         )
-        await self._enrol(session)
+        await self._enrol(session, first_step_in_s=self.lease_s)
         await self._defer_step(session.play_id)
 
-    async def _enrol(self, session: Session) -> None:
+    async def _enrol(self, session: Session, first_step_in_s: float) -> None:
+        namespace = session.namespace or "default"
         await self._execute(
-            _ENROL, play_id=session.play_id, now_ns=self.clock(), namespace=session.namespace or "default"
+            _ENROL, play_id=session.play_id, now_ns=self.clock(), namespace=namespace, in_s=first_step_in_s
         )
 
     async def stop(self, play_id: str) -> None:
@@ -258,7 +260,6 @@ class QueueEngine(Engine):
             await stack.aclose()
             raise
         self._kept[session.play_id] = (stack, runner)
-        self.runners_built += 1
         while len(self._kept) > self.runners_kept:
             await self._let_go(next(iter(self._kept)))
         return runner

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from tools.loki import LokiClient, LokiError, TailBatch, selector
 
@@ -69,10 +69,6 @@ class NamespaceTails:
     def live(self, namespace: str) -> bool:
         """The namespace's tail is connected now: its sessions hear of new lines as they come."""
         return namespace in self._connected
-
-    @property
-    def following(self) -> Collection[str]:
-        return list(self._tasks)
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())

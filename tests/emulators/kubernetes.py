@@ -71,6 +71,8 @@ class EmulatedRun:
     waiting_reason: str | None = None
     exit_code: int | None = None
     log: str = ""
+    play_id: str | None = None  # another play than the emulator's (many plays in one cluster)
+    namespace: str | None = None  # another namespace than the emulator's
 
 
 class Failure(Exception):
@@ -158,11 +160,20 @@ class KubernetesEmulator(Loopback):
         self._pod = json.loads((REFERENCE / "pod-crashloop.json").read_text())
         events = json.loads((REFERENCE / "eventlist.json").read_text())["items"]
         self._events = {event["reason"]: event for event in events}
+        # the CodeRun and pod items of each run, made again only when what they show changes (a bench
+        # asks for thousands of them a second)
+        self._made: dict[tuple[Any, ...], dict[str, Any] | None] = {}
         self.url = self._bind(_handler(self))
 
     def configuration(self) -> k8s.Configuration:
         """For `tools.kubernetes.api_client`: this emulator, no credentials."""
         return k8s.Configuration(host=self.url)
+
+    def namespace_of(self, run: EmulatedRun) -> str:
+        return run.namespace or self.namespace
+
+    def play_of(self, run: EmulatedRun) -> str:
+        return run.play_id or self.play_id
 
     def pod_name(self, run: EmulatedRun) -> str:
         """`<job>-<5 characters>` from the Job controller's alphabet, drawn from the run's name."""
@@ -175,18 +186,34 @@ class KubernetesEmulator(Loopback):
         started = next((t for t, phase in seen if phase != "Pending"), None)
         return seen, started, next((t for t, phase in seen if phase in TERMINAL), started or 0)
 
+    def _memoized(
+        self, kind: str, make: Callable[[EmulatedRun, int], dict[str, Any] | None], run: EmulatedRun, now: int
+    ) -> dict[str, Any] | None:
+        shown = (run.pod_phase, run.restarts, run.waiting_reason, run.exit_code, run.play_id, run.namespace)
+        key = (kind, run.name, tuple(self._life(run, now)[0]), *shown)
+        if key not in self._made:
+            self._made[key] = make(run, now)
+        return self._made[key]
+
     def coderun(self, run: EmulatedRun, now: int) -> dict[str, Any] | None:
+        return self._memoized("coderun", self._make_coderun, run, now)
+
+    def pod(self, run: EmulatedRun, now: int) -> dict[str, Any] | None:
+        return self._memoized("pod", self._make_pod, run, now)
+
+    def _make_coderun(self, run: EmulatedRun, now: int) -> dict[str, Any] | None:
         seen, started, _ = self._life(run, now)
         if not seen:
             return None
+        namespace, play_id = self.namespace_of(run), self.play_of(run)
         (created, _), (changed, phase) = seen[0], seen[-1]
         item = copy.deepcopy(self._coderun)
         metadata, status = item["metadata"], item["status"]
-        metadata.update(creationTimestamp=_stamp(created), name=run.name, namespace=self.namespace)
+        metadata.update(creationTimestamp=_stamp(created), name=run.name, namespace=namespace)
         metadata.update(resourceVersion=_version(changed), uid=_uid("coderun", run.name))
-        labels = {"workflow-name": self.play_id, "task-id": str(run.task_id), "github-app": run.agent}
+        labels = {"workflow-name": play_id, "task-id": str(run.task_id), "github-app": run.agent}
         metadata["labels"] = labels
-        item["spec"].update(taskId=run.task_id, githubApp=run.agent, env={"PLAY_ID": self.play_id})
+        item["spec"].update(taskId=run.task_id, githubApp=run.agent, env={"PLAY_ID": play_id})
         status.update(phase=phase, message=_MESSAGE.get(phase, phase), lastUpdate=_stamp(changed))
         status.update(jobName=run.name, configmapName=f"{run.name}-files", workCompleted=phase == "Succeeded")
         if started is None:
@@ -195,7 +222,7 @@ class KubernetesEmulator(Loopback):
             status["finishedAt"] = _stamp(changed)
         return item
 
-    def pod(self, run: EmulatedRun, now: int) -> dict[str, Any] | None:
+    def _make_pod(self, run: EmulatedRun, now: int) -> dict[str, Any] | None:
         seen, started, finished = self._life(run, now)
         if started is None:
             return None
@@ -204,7 +231,7 @@ class KubernetesEmulator(Loopback):
         pod = copy.deepcopy(self._pod)
         metadata, spec, status = pod["metadata"], pod["spec"], pod["status"]
         metadata.update(creationTimestamp=_stamp(started), generateName=f"{run.name}-", name=name)
-        metadata.update(namespace=self.namespace, resourceVersion=_version(seen[-1][0]), uid=uid)
+        metadata.update(namespace=self.namespace_of(run), resourceVersion=_version(seen[-1][0]), uid=uid)
         labels = {"batch.kubernetes.io/controller-uid": job_uid, "batch.kubernetes.io/job-name": run.name}
         labels.update({"controller-uid": job_uid, "job-name": run.name, "agent": run.agent})
         metadata["labels"].update({"github-user": run.agent.lower(), **labels})
@@ -256,7 +283,7 @@ class KubernetesEmulator(Loopback):
         elif run.waiting_reason == "CrashLoopBackOff":
             delay = min(10 * 2 ** max(run.restarts - 1, 0), 300)  # the kubelet's back-off, as Go prints it
             wait = f"{delay // 60}m{delay % 60}s" if delay >= 60 else f"{delay}s"
-            target = f"container={status['name']} pod={pod}_{self.namespace}({uid})"
+            target = f"container={status['name']} pod={pod}_{self.namespace_of(run)}({uid})"
             message = f"back-off {wait} restarting failed {target}"
             status["state"] = {"waiting": {"message": message, "reason": run.waiting_reason}}
         elif run.waiting_reason:
@@ -272,14 +299,14 @@ class KubernetesEmulator(Loopback):
         if pod is None or started is None:
             return []
         metadata, node, container = pod["metadata"], pod["spec"]["nodeName"], _container_name(pod)
-        name = metadata["name"]
+        name, namespace = metadata["name"], self.namespace_of(run)
         last = finished if pod["status"]["phase"] in ("Succeeded", "Failed") else max(started, now)
         wanted = [
-            ("Scheduled", 1, started, f"Successfully assigned {self.namespace}/{name} to {node}"),
+            ("Scheduled", 1, started, f"Successfully assigned {namespace}/{name} to {node}"),
             ("Started", run.restarts + 1, last, f"Started container {container}"),
         ]  # first seen 0, 1 and 2 s after the pod started, as far as `now` allows
         if run.waiting_reason == "CrashLoopBackOff":
-            target = f"{container} in pod {name}_{self.namespace}({metadata['uid']})"
+            target = f"{container} in pod {name}_{namespace}({metadata['uid']})"
             wanted.append(
                 ("BackOff", max(run.restarts, 1), last, f"Back-off restarting failed container {target}")
             )
@@ -289,9 +316,9 @@ class KubernetesEmulator(Loopback):
             event, key = copy.deepcopy(self._events[reason]), f"{name}.{_digest(name, reason)[:16]}"
             event.update(count=count, firstTimestamp=_stamp(first), lastTimestamp=_stamp(seen_last))
             event["message"], involved = message, event["involvedObject"]
-            involved.update(name=name, uid=metadata["uid"], namespace=self.namespace)
+            involved.update(name=name, uid=metadata["uid"], namespace=namespace)
             involved["resourceVersion"] = metadata["resourceVersion"]
-            event["metadata"].update(creationTimestamp=_stamp(first), name=key, namespace=self.namespace)
+            event["metadata"].update(creationTimestamp=_stamp(first), name=key, namespace=namespace)
             event["metadata"].update(resourceVersion=_version(seen_last), uid=_uid("event", key))
             events.append(event)
         return events
@@ -330,7 +357,7 @@ class KubernetesEmulator(Loopback):
             raise Failure(404, "NotFound", "the server could not find the requested resource", {})
         resource, name = route["resource"], route["name"]
         found: list[tuple[EmulatedRun, dict[str, Any]]] = []
-        for run in self.runs if route["namespace"] == self.namespace else []:
+        for run in (run for run in self.runs if self.namespace_of(run) == route["namespace"]):
             made = {"coderuns": self.coderun, "pods": self.pod, "events": self.events}[resource](run, now)
             found += [(run, item) for item in (made if isinstance(made, list) else [made] if made else [])]
         if name is None:

@@ -1,0 +1,197 @@
+"""The queue engine's wake and kept runners (runtime/queue.py), in one process on the live Postgres and
+the Kubernetes emulator: lines of a namespace step only the sessions of their pods (and those that know
+no pods yet); a session woken while its step runs steps again as soon as that step ends; a session's
+runner is kept from step to step, and built afresh once another replica stepped the session or a step
+failed.
+
+The timed passes are a minute apart, so every step after the first is one a wake caused."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from api.models import Session, rfc3339
+from api.store import open_store
+from graph.checkpoint import open_checkpointer
+from graph.config import HealerSettings, settings_from
+from graph.context import HealerContext
+from graph.session import SessionStart
+from runtime.engine import Progress
+from runtime.queue import QueueEngine
+from tests.conftest import scratch_postgres
+from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator
+from tools.kubernetes import KubernetesTools, api_client
+
+pytestmark = pytest.mark.live
+MINUTE = 60 * 1_000_000_000
+PLAYS = {"play-a": "cto", "play-b": "cto", "play-new": "cto", "play-elsewhere": "staging"}
+RUNS = [
+    EmulatedRun(f"{play}-rex-t1", "5DLabs-Rex", 1, [(time.time_ns() - MINUTE, "Running")], play_id=play)
+    for play in ("play-a", "play-b")
+] + [
+    EmulatedRun(
+        "play-elsewhere-rex-t1",
+        "5DLabs-Rex",
+        1,
+        [(time.time_ns() - MINUTE, "Running")],
+        play_id="play-elsewhere",
+        namespace="staging",
+    )
+]  # play-new has no CodeRun yet: it knows no pods
+
+
+def session(play_id: str) -> Session:
+    now = rfc3339()
+    return Session.model_validate(
+        {"play_id": play_id, "namespace": PLAYS[play_id], "started_at": now, "last_updated": now}
+    )
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not reached")
+
+
+class Harness:
+    def __init__(self, engine: QueueEngine, kube: KubernetesEmulator) -> None:
+        self.engine, self.kube = engine, kube
+
+    def pod(self, play_id: str) -> str:
+        return next(self.kube.pod_name(run) for run in RUNS if run.play_id == play_id)
+
+    async def rows(self) -> dict[str, dict[str, Any]]:
+        rows = await self.engine._fetch("SELECT play_id, steps, pods, reader FROM healer_schedule")
+        return {row["play_id"]: row for row in rows}
+
+    async def steps(self) -> dict[str, int]:
+        """The steps begun of each session (a step counts when it starts)."""
+        return {play_id: row["steps"] for play_id, row in (await self.rows()).items()}
+
+    async def stepped(self, play_id: str, times: int) -> bool:
+        """The session's `times`th step has ended."""
+        row = (await self.rows()).get(play_id) or {}
+        return row.get("steps") == times and row.get("reader") is None
+
+    async def wake(self, namespace: str, *plays: str) -> None:
+        await self.engine._lines_arrived(namespace, {self.pod(play_id) for play_id in plays})
+
+
+@contextlib.asynccontextmanager
+async def harness(built: Counter[str]) -> AsyncIterator[Harness]:
+    with (
+        scratch_postgres() as url,
+        KubernetesEmulator("cto", "play-a", RUNS, clock=time.time_ns) as kube,
+    ):
+
+        @contextlib.asynccontextmanager
+        async def contexts(settings: HealerSettings, start: SessionStart) -> AsyncIterator[HealerContext]:
+            built[start.play_id] += 1
+            tools = KubernetesTools(api_client(kube.configuration()), start.namespace or "default")
+            yield HealerContext(settings=settings, kube=tools)
+
+        async with (
+            open_checkpointer(url) as saver,
+            open_store(url, saver) as store,
+            QueueEngine(
+                settings_from({}),
+                store,
+                saver,
+                database_url=url,
+                replica="replica-here",
+                interval_s=60,
+                contexts=contexts,
+            ) as engine,
+        ):
+            for play_id in PLAYS:
+                await store.start(session(play_id))
+                await engine.schedule(session(play_id))
+            steps = Harness(engine, kube)
+            await until(lambda: _all_stepped_once(steps))
+            yield steps
+
+
+async def _all_stepped_once(steps: Harness) -> bool:
+    return all([await steps.stepped(play_id, 1) for play_id in PLAYS])
+
+
+def test_lines_step_only_the_sessions_of_their_pods_and_those_that_know_none() -> None:
+    async def scenario() -> None:
+        async with harness(Counter()) as steps:
+            rows = await steps.rows()
+            assert rows["play-a"]["pods"] == [steps.pod("play-a")]  # what its pass found, for the wake
+            assert rows["play-new"]["pods"] == []
+            await steps.wake("cto", "play-a")
+            await until(lambda: steps.stepped("play-a", 2))
+            await until(lambda: steps.stepped("play-new", 2))
+            await asyncio.sleep(2)  # a dispatch or two: nothing else is due
+            assert await steps.steps() == {"play-a": 2, "play-new": 2, "play-b": 1, "play-elsewhere": 1}
+
+    asyncio.run(scenario())
+
+
+def test_a_session_woken_while_its_step_runs_steps_again_when_it_ends() -> None:
+    async def scenario() -> None:
+        async with harness(Counter()) as steps:
+            engine, inside, go_on = steps.engine, asyncio.Event(), asyncio.Event()
+            step = engine._step
+
+            async def held(session: Session, runner: Any, progress: Progress) -> Any:
+                if session.play_id == "play-b" and not go_on.is_set():
+                    inside.set()
+                    await go_on.wait()
+                return await step(session, runner, progress)
+
+            engine._step = held  # type: ignore[method-assign]
+            await steps.wake("cto", "play-b")
+            await asyncio.wait_for(inside.wait(), 15)
+            await steps.wake("cto", "play-b")  # lines the held step may not have read
+            go_on.set()
+            await until(lambda: steps.stepped("play-b", 3))
+
+    asyncio.run(scenario())
+
+
+def test_a_runner_is_kept_until_another_replica_steps_the_session_or_a_step_fails() -> None:
+    built: Counter[str] = Counter()
+
+    async def scenario() -> None:
+        async with harness(built) as steps:
+            engine = steps.engine
+            await steps.wake("cto", "play-a")
+            await until(lambda: steps.stepped("play-a", 2))
+            assert built["play-a"] == 1  # two steps, one runner
+
+            await engine._execute(
+                "UPDATE healer_schedule SET last_reader = 'replica-elsewhere' WHERE play_id = 'play-a'"
+            )
+            await steps.wake("cto", "play-a")
+            await until(lambda: steps.stepped("play-a", 3))
+            assert built["play-a"] == 2  # what the other replica checkpointed is read afresh
+
+            step, failed = engine._step, []
+
+            async def failing(session: Session, runner: Any, progress: Progress) -> Any:
+                if session.play_id == "play-a" and not failed:
+                    failed.append(session.play_id)
+                    raise RuntimeError("the step broke")
+                return await step(session, runner, progress)
+
+            engine._step = failing  # type: ignore[method-assign]
+            await steps.wake("cto", "play-a")
+            await until(lambda: steps.stepped("play-a", 4))
+            await steps.wake("cto", "play-a")
+            await until(lambda: steps.stepped("play-a", 5))
+            assert built["play-a"] == 3  # the failed step's runner was dropped
+
+    asyncio.run(scenario())
