@@ -1,12 +1,14 @@
 """Scale-out figures (issue 12): S sessions over R `healer serve` replicas on one Postgres, against the local
-Loki (through a counting proxy) and the Kubernetes emulator of tests/emulators (a kubeconfig points at it).
+Loki (through a counting TCP proxy, which passes the tails' websockets too) and the Kubernetes emulator of
+tests/emulators (a kubeconfig points at it). Each session has its own CodeRun and pod, in one of
+`--namespaces` namespaces.
 
-For each session count it prints, per `--interval` (the time a session's passes are apart):
+For each session count it prints, per `--interval` (the `healer serve --interval` of the replicas):
 - Loki `query_range` requests and Kubernetes requests: they follow namespaces, not sessions;
-- the steps the replicas ran, against the S a second / interval they were asked for;
+- the Loki tails opened (one per namespace per replica) and the steps the replicas ran a second;
 - CPU (share of one core) and resident memory per replica, idle and under load;
-- under load (lines pushed into every namespace, one panic per namespace and round), the p50/p99 delay from
-  a panic line's timestamp to its finding in the session API.
+- under load (every second another `--active` share of the pods logs a few lines, and each pod one panic),
+  the p50/p99 delay from a panic line's timestamp to its session's finding in the session API.
 
 Needs the local Loki (LOKI_URL) and Postgres (HEALER_TEST_POSTGRES_URL, a fresh database is made and
 dropped) of ../shared/services:
@@ -29,9 +31,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -40,34 +43,75 @@ sys.path.insert(0, str(REPO))
 
 from tests.conftest import scratch_postgres  # noqa: E402
 from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator  # noqa: E402
-from tests.http_harness import Loopback, send_body  # noqa: E402
 from tests.test_page_browser import free_port  # noqa: E402
 
 PANIC = "thread 'main' panicked at src/main.rs:42:5: called `Option::unwrap()` on a `None` value"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class CountingLoki(Loopback):
-    """Passes every request on to the real Loki and counts the `query_range` ones."""
+class CountingLoki:
+    """A TCP proxy in front of the real Loki that counts what passes through it by request line: the
+    `query_range` reads and the tails opened (a websocket, which an HTTP-level proxy would not pass)."""
+
+    MARKS: ClassVar[dict[str, bytes]] = {
+        "queries": b"GET /loki/api/v1/query_range",
+        "tails": b"GET /loki/api/v1/tail",
+    }
 
     def __init__(self, target: str) -> None:
-        self.queries = 0
-        proxy = self
+        address = urlsplit(target)
+        self.target = (address.hostname or "127.0.0.1", address.port or 80)
+        self.counts = dict.fromkeys(self.MARKS, 0)
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self.url = ""
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    @property
+    def queries(self) -> int:
+        return self.counts["queries"]
 
-            def do_GET(self) -> None:
-                proxy.queries += "/query_range" in self.path
-                answer = httpx.get(f"{target}{self.path}", timeout=60)
-                send_body(
-                    self, answer.status_code, answer.content, answer.headers.get("content-type", "text/plain")
-                )
+    def __enter__(self) -> CountingLoki:
+        threading.Thread(target=self._serve, daemon=True).start()
+        self._ready.wait(10)
+        return self
 
-            def log_message(self, *_args: object) -> None:
-                pass
+    def __exit__(self, *_exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
 
-        self.url = self._bind(Handler)
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._connection, "127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _connection(self, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
+        try:
+            upstream, to_upstream = await asyncio.open_connection(*self.target)
+        except OSError:
+            to_client.close()
+            return
+        await asyncio.gather(
+            self._pipe(client, to_upstream, count=True), self._pipe(upstream, to_client, count=False)
+        )
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, count: bool) -> None:
+        carried = b""  # a request line cut between two reads is still counted once
+        longest = max(map(len, self.MARKS.values()))
+        try:
+            while data := await source.read(65536):
+                if count:
+                    window = carried + data
+                    for name, mark in self.MARKS.items():
+                        self.counts[name] += window.count(mark) - carried.count(mark)
+                    carried = window[-(longest - 1) :]
+                sink.write(data)
+                await sink.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                sink.close()
 
 
 def kubeconfig(url: str, folder: Path) -> Path:
@@ -161,12 +205,54 @@ def steps(database_url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def push(loki: str, namespace: str, lines: list[tuple[int, str]]) -> None:
-    stream = {"namespace": namespace, "pod": f"{namespace}-worker-x1", "agent": "5DLabs-Rex"}
-    values = [[str(ts), text] for ts, text in lines]
-    httpx.post(
-        f"{loki}/loki/api/v1/push", json={"streams": [{"stream": stream, "values": values}]}
-    ).raise_for_status()
+def push(http: httpx.Client, loki: str, namespace: str, pods: dict[str, list[tuple[int, str]]]) -> None:
+    """One push request per namespace, a stream per pod, as a log shipper sends them."""
+    streams = [
+        {"stream": {"namespace": namespace, "pod": pod}, "values": [[str(ts), text] for ts, text in lines]}
+        for pod, lines in pods.items()
+    ]
+    http.post(f"{loki}/loki/api/v1/push", json={"streams": streams}).raise_for_status()
+
+
+@dataclass(frozen=True)
+class Play:
+    play_id: str
+    namespace: str
+    pod: str
+
+
+def load(loki_url: str, base: str, plays: list[Play], seconds: float, active_share: float) -> list[float]:
+    """For `seconds`, every second a different `active_share` of the sessions' pods log a few ordinary
+    lines; a session's first active second also logs a panic. The delay from each panic's timestamp to its
+    session's finding in the API (polled once a second) is a sample."""
+    turns = max(1, round(1 / active_share))
+    panic_at: dict[str, int] = {}
+    reported: dict[str, float] = {}
+    began, tick = time.monotonic(), 0
+    with httpx.Client(timeout=60) as http:
+        while time.monotonic() - began < seconds + 120 and len(reported) < len(plays):
+            if time.monotonic() - began < seconds:
+                by_namespace: dict[str, dict[str, list[tuple[int, str]]]] = {}
+                now = time.time_ns() // 1000 * 1000
+                for n, play in enumerate(plays):
+                    if (n + tick) % turns:
+                        continue
+                    lines = [(now + i * 1000, f"INFO step {i}: cargo check ok") for i in range(3)]
+                    if play.play_id not in panic_at:
+                        panic_at[play.play_id] = now + 5000
+                        lines.append((panic_at[play.play_id], PANIC))
+                    by_namespace.setdefault(play.namespace, {})[play.pod] = lines
+                for namespace, pods in by_namespace.items():
+                    push(http, loki_url, namespace, pods)
+                tick += 1
+            listed = http.get(f"{base}/api/v1/sessions/active").json()["sessions"]
+            seen = time.time_ns()
+            for summary in listed:
+                play_id = summary["play_id"]
+                if summary["issue_count"] and play_id not in reported and play_id in panic_at:
+                    reported[play_id] = (seen - panic_at[play_id]) / 1e9
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - began - tick + 1)))
+    return list(reported.values())
 
 
 def measure(
@@ -189,52 +275,24 @@ def measure(
     }
 
 
-def load(
-    loki_url: str, namespaces: list[str], base: str, plays: list[tuple[str, str]], seconds: float
-) -> list[float]:
-    """Ordinary lines into every namespace for `seconds`, and one panic per namespace at the start: every
-    session of a namespace reads its lines (the emulator names no pods for them), so each session's
-    first finding is a sample of the delay from the panic's timestamp to its finding in the API."""
-    namespace_of = dict(plays)
-    panic_at: dict[str, int] = {}
-    reported: dict[str, float] = {}
-    began = time.monotonic()
-    with httpx.Client(timeout=60) as http:
-        while time.monotonic() - began < seconds + 120 and len(reported) < len(plays):
-            now = time.time_ns() // 1000 * 1000
-            if time.monotonic() - began < seconds:
-                for namespace in namespaces:
-                    lines = [(now + i * 1000, f"INFO step {i}: cargo check ok") for i in range(20)]
-                    if namespace not in panic_at:
-                        panic_at[namespace] = now + 50_000
-                        lines.append((panic_at[namespace], PANIC))
-                    push(loki_url, namespace, lines)
-            listed = http.get(f"{base}/api/v1/sessions/active").json()[
-                "sessions"
-            ]  # ~0.2 s of a replica's CPU
-            seen = time.time_ns()
-            for summary in listed:
-                play_id = summary["play_id"]
-                if summary["issue_count"] and play_id not in reported and play_id in namespace_of:
-                    reported[play_id] = (seen - panic_at[namespace_of[play_id]]) / 1e9
-            time.sleep(1.0)
-    return list(reported.values())
-
-
 def run(sessions: int, args: argparse.Namespace) -> dict[str, Any]:
     loki_url = os.environ["LOKI_URL"]
     folder = Path(tempfile.mkdtemp(prefix="healer-scale-"))
     namespaces = [f"bench-{n}" for n in range(args.namespaces)]
     tag = uuid.uuid4().hex[:6]
-    plays = [(f"play-{tag}-{n}", namespaces[n % len(namespaces)]) for n in range(sessions)]
+    running_since = [(time.time_ns() - 60 * 10**9, "Running")]
     emulated = [
-        EmulatedRun(f"{plays[0][0]}-rex-t1", "5DLabs-Rex", 1, [(time.time_ns() - 60 * 10**9, "Running")])
+        EmulatedRun(f"play-{tag}-{n}-rex-t1", "5DLabs-Rex", 1, running_since, play_id=f"play-{tag}-{n}")
+        for n in range(sessions)
     ]
+    for n, run_of_play in enumerate(emulated):
+        run_of_play.namespace = namespaces[n % len(namespaces)]
     with (
         scratch_postgres() as database_url,
         CountingLoki(loki_url) as loki,
-        KubernetesEmulator("bench-0", plays[0][0], emulated, clock=time.time_ns) as kube,
+        KubernetesEmulator("bench-0", "unused", emulated, clock=time.time_ns) as kube,
     ):
+        plays = [Play(run.play_id or "", kube.namespace_of(run), kube.pod_name(run)) for run in emulated]
         env = {
             k: v
             for k, v in os.environ.items()
@@ -250,54 +308,58 @@ def run(sessions: int, args: argparse.Namespace) -> dict[str, Any]:
         with replicas(args.replicas, env, args.interval, folder) as running:
             bases, pids = [b for b, _ in running], [p for _, p in running]
             began = time.monotonic()
-            asyncio.run(start_sessions(bases, plays))
+            asyncio.run(start_sessions(bases, [(p.play_id, p.namespace) for p in plays]))
             started_s = time.monotonic() - began
             time.sleep(2 * args.interval)  # every session's first pass, and its catch-up
-            idle = measure(pids, args.seconds, loki, kube, database_url)
+            idle = measure(pids, args.idle_seconds, loki, kube, database_url)
             delays: list[float] = []
             pusher = threading.Thread(
-                target=lambda: delays.extend(load(loki_url, namespaces, bases[0], plays, args.seconds))
+                target=lambda: delays.extend(load(loki_url, bases[0], plays, args.seconds, args.active))
             )
             pusher.start()
             loaded = measure(pids, args.seconds, loki, kube, database_url)
             pusher.join()
-    per_interval = args.interval / args.seconds
+            tails = loki.counts["tails"]
     return {
         "sessions": sessions,
         "started_s": started_s,
         "idle": idle,
         "load": loaded,
-        "per_interval": per_interval,
+        "per_interval": {"idle": args.interval / args.idle_seconds, "load": args.interval / args.seconds},
         "delays": delays,
+        "tails": tails,
         "folder": str(folder),
     }
 
 
 def report(result: dict[str, Any], args: argparse.Namespace) -> None:
-    k = result["per_interval"]
-    asked = result["sessions"] * args.seconds / args.interval
     print(
-        f"\n{result['sessions']} sessions, {args.replicas} replicas, {args.namespaces} namespaces, --interval {args.interval} s"
+        f"\n{result['sessions']} sessions, {args.replicas} replicas, {args.namespaces} namespaces, "
+        f"--interval {args.interval} s, {args.active:.0%} of the pods logging each second of load"
     )
-    print(f"  started through the API in {result['started_s']:.1f} s")
+    print(
+        f"  started through the API in {result['started_s']:.1f} s; "
+        f"Loki tails opened: {result['tails']} (one per namespace per replica)"
+    )
     for phase in ("idle", "load"):
-        figures = result[phase]
+        figures, k = result[phase], result["per_interval"][phase]
+        seconds = args.idle_seconds if phase == "idle" else args.seconds
         cpu = ", ".join(f"{c:.2f}" for c in figures["cpu"])
         rss = ", ".join(f"{r:.0f}" for r in figures["rss"])
         print(
             f"  {phase:<4}  Loki queries/interval {figures['loki'] * k:7.1f}   Kubernetes requests/interval "
-            f"{figures['kube'] * k:7.1f}   steps {figures['steps']:6d} of {asked:.0f} asked   "
+            f"{figures['kube'] * k:7.1f}   steps/s {figures['steps'] / seconds:6.1f}   "
             f"CPU per replica {cpu}   RSS MiB {rss}"
         )
     delays = sorted(result["delays"])
     if delays:
         p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
         print(
-            f"  line → finding: p50 {statistics.median(delays):.1f} s, p99 {p99:.1f} s "
-            f"({len(delays)} of {result['sessions']} sessions reported the panic of their namespace)"
+            f"  panic line → finding in the API: p50 {statistics.median(delays):.1f} s, p99 {p99:.1f} s "
+            f"({len(delays)} of {result['sessions']} sessions reported their pod's panic)"
         )
     else:
-        print("  line → finding: no session reported its namespace's panic within 120 s of the load phase")
+        print("  panic line → finding: no session reported its panic within 120 s of the load phase")
 
 
 def main() -> None:
@@ -308,8 +370,15 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--namespaces", type=int, default=10)
     parser.add_argument("--interval", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the load phase (lines pushed)")
     parser.add_argument(
-        "--seconds", type=float, default=30.0, help="length of the idle and of the load phase"
+        "--idle-seconds",
+        type=float,
+        default=30.0,
+        help="length of the idle phase: at least HEALER_CATCHUP_S, so that it holds the timed passes",
+    )
+    parser.add_argument(
+        "--active", type=float, default=0.1, help="share of the sessions whose pod logs in a second of load"
     )
     args = parser.parse_args()
     for sessions in args.sessions:

@@ -143,8 +143,11 @@ class Engine(ABC):
         if not progress.over:
             values = await runner.run_pass()
             self.passes_run += 1
-        await runner.run_due_incidents()
-        views = await self._publish(session.play_id, runner, values if not progress.over else None)
+        views = await runner.all_incidents(values or None)
+        if any(runner.due(view, self.clock()) for view in views):
+            await runner.run_due_incidents(views=views)
+            views = await runner.all_incidents()
+        views = await self._publish(session.play_id, runner, values if not progress.over else None, views)
         if progress.over:
             return views, values
         if values.get("lines_seen", 0) != progress.lines_seen:
@@ -196,11 +199,16 @@ class Engine(ABC):
         """Where the engine keeps a session's counts for `usage()`."""
 
     async def _publish(
-        self, play_id: str, runner: PlayRunner, pass_values: Json | None = None
+        self,
+        play_id: str,
+        runner: PlayRunner,
+        pass_values: Json | None = None,
+        views: list[IncidentView] | None = None,
     ) -> list[IncidentView]:
         """What the graphs found, into the session's `issues` (the API's detections), with the PRs Healer
-        opened, the time of the last log line seen and the outside systems failing now, for the pages."""
-        views = await runner.all_incidents()
+        opened, the time of the last log line seen and the outside systems failing now, for the pages.
+        `views`: the incidents as the step just read them."""
+        views = views if views is not None else await runner.all_incidents()
         last_line_ns = (pass_values or {}).get("last_line_ns")
         await self._note_usage(play_id, usage_of(views))
         session = await self.store.get(play_id)

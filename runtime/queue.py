@@ -78,11 +78,14 @@ _RELEASE = """UPDATE healer_schedule SET reader = NULL, read_since = NULL, last_
         ELSE now() + make_interval(secs => %(in_s)s) END
 WHERE play_id = %(play_id)s RETURNING COALESCE(woken_at >= %(read_since)s, false) AS woken"""
 # Lines of `pods` in `namespace` came: the sessions they concern (runtime/tails.plays_to_wake) are due
-# now; those not stepping now are leased, their step deferred at once.
+# now; those not stepping now are leased, their step deferred at once. One woken since its last step
+# whose step has not begun yet is left alone: that step reads these lines too (and every replica tails
+# the namespace, so each line wakes its sessions once per replica).
 _WAKE = """UPDATE healer_schedule SET woken_at = clock_timestamp(),
     due_at = CASE WHEN reader IS NULL THEN now() + make_interval(secs => %(lease_s)s) ELSE due_at END
 WHERE namespace = %(namespace)s AND NOT over
     AND (%(any_pod)s OR cardinality(pods) = 0 OR pods && %(pods)s::text[])
+    AND (reader IS NOT NULL OR woken_at IS NULL OR woken_at <= COALESCE(last_read_at, '-infinity'))
 RETURNING play_id, reader IS NULL AS idle"""
 # The due rows, leased for `lease_s` so the next dispatch does not defer them again; the step sets the
 # real time of the next one when it ends.

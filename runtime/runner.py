@@ -65,6 +65,7 @@ class PlayRunner:
         self.checkpointer = checkpointer
         self.sessions, self.incidents = graphs or compiled(checkpointer)
         self._recovered = False
+        self._passes_unpruned = 0
         if context.play_incidents is None:
             context.play_incidents = self.open_incident_summaries
 
@@ -130,7 +131,7 @@ class PlayRunner:
         values = await self.sessions.ainvoke(
             update, self._config(self.play_id), context=self.context, durability="exit"
         )
-        await prune(self.checkpointer, [self.play_id], self.context.settings.checkpoints_kept)
+        await self._prune_passes()
         for fingerprint, seen in values.get("recurred", {}).items():
             await self.note_recurrence(fingerprint, seen, values)
         for fingerprint, members in values.get("joined", {}).items():
@@ -141,6 +142,16 @@ class PlayRunner:
                 fingerprint, incident_input(self.session, seed, values, now, self.context.settings)
             )
         return values
+
+    async def _prune_passes(self) -> None:
+        """A pass writes one checkpoint: every `checkpoints_kept // 2` passes the newest half are kept, so a
+        session thread never holds more than `checkpoints_kept`. Pruning after each pass was a tenth of a
+        replica's step under load (bench/scale.py)."""
+        half = self.context.settings.checkpoints_kept // 2
+        self._passes_unpruned += 1
+        if self._passes_unpruned >= half:
+            await prune(self.checkpointer, [self.play_id], half)
+            self._passes_unpruned = 0
 
     async def open_incident(self, fingerprint: str, initial: Json) -> IncidentView:
         """Start the incident's thread; a thread that exists already (a pass re-run after a crash) is left
@@ -181,14 +192,14 @@ class PlayRunner:
             return None
         return await self._invoke(view.thread_id, {"members": members, "now_ns": self.clock()})
 
-    async def run_due_incidents(self, *, concurrency: int = 1) -> list[IncidentView]:
-        """Run every incident whose wait is over (CI to look at again, GitHub to retry)."""
+    async def run_due_incidents(
+        self, *, concurrency: int = 1, views: list[IncidentView] | None = None
+    ) -> list[IncidentView]:
+        """Run every incident whose wait is over (CI to look at again, GitHub to retry); `views`, when the
+        caller has just read them, saves reading them again."""
         now = self.clock()
-        due = [
-            view
-            for view in await self.all_incidents()
-            if view.wake_at_ns is not None and view.wake_at_ns <= now
-        ]
+        views = views if views is not None else await self.all_incidents()
+        due = [view for view in views if self.due(view, now)]
         limit = asyncio.Semaphore(concurrency)
 
         async def run(view: IncidentView) -> IncidentView:
@@ -240,8 +251,14 @@ class PlayRunner:
         """The fingerprint's latest incident."""
         return (await self.generations(fingerprint))[-1]
 
-    async def all_incidents(self) -> list[IncidentView]:
-        values = await self.session_values()
+    @staticmethod
+    def due(view: IncidentView, now: int) -> bool:
+        return view.wake_at_ns is not None and view.wake_at_ns <= now
+
+    async def all_incidents(self, session_values: Json | None = None) -> list[IncidentView]:
+        """Every incident of the play; `session_values`, the pass's output when one just ran, saves reading
+        the session's checkpoint again."""
+        values = session_values if session_values is not None else await self.session_values()
         return [
             view
             for fingerprint, opened in values.get("incidents", {}).items()
