@@ -27,6 +27,7 @@ from graph.config import HealerSettings
 from graph.context import HealerContext, NamespaceClusters, NamespaceLines
 from graph.session import SessionStart
 from graph.state import Json
+from runtime.clusters import ClusterWatches
 from runtime.runner import IncidentView, PlayRunner, compiled
 from runtime.services import live_context
 from runtime.tails import NamespaceTails
@@ -72,6 +73,8 @@ class Engine(ABC):
         self.tails = tails
         if tails is not None:
             tails.bind(self._lines_arrived)
+        if isinstance(clusters, ClusterWatches):  # one watch per namespace: its changes wake sessions too
+            clusters.bind(self._changed)
         self.interval_s, self.idle_timeout_s = interval_s, idle_timeout_s
         self.clock, self.contexts = clock, contexts
         self._graphs = compiled(checkpointer)
@@ -104,9 +107,20 @@ class Engine(ABC):
     async def running(self) -> list[str]:
         """The plays whose sessions are being run."""
 
-    @abstractmethod
     async def _lines_arrived(self, namespace: str, pods: set[str] | None) -> None:
-        """The namespace's tail saw lines of `pods` (None: any pod): the sessions they concern step now."""
+        """The namespace's tail saw lines of `pods` (None: any pod): the sessions they concern step now,
+        those of a pod new to them too when the cluster's watch knows whose it is."""
+        plays = (
+            self.clusters.plays_of(namespace, pods)
+            if pods and isinstance(self.clusters, ClusterWatches)
+            else set()
+        )
+        await self._changed(namespace, pods, plays)
+
+    @abstractmethod
+    async def _changed(self, namespace: str, pods: set[str] | None, plays: set[str]) -> None:
+        """Lines of `pods` (None: any pod) came, or those pods or the CodeRuns of `plays` changed: the
+        sessions they concern step now."""
 
     @abstractmethod
     async def shutdown(self) -> None:

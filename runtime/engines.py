@@ -15,8 +15,9 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from api.store import SessionStore
 from graph.checkpoint import DatabaseUrlError
 from graph.config import HealerSettings
+from runtime.clusters import ClusterWatches
 from runtime.engine import Engine
-from runtime.feeds import ClusterViews, NamespaceFeeds
+from runtime.feeds import NamespaceFeeds
 from runtime.local import Scheduler
 from runtime.services import loki_config
 from runtime.tails import NamespaceTails
@@ -52,7 +53,8 @@ async def open_engine(
         if settings.kubernetes_enabled and "clusters" not in options:
             try:
                 client = api_client_from_environment(settings.kubeconfig)
-                options["clusters"] = ClusterViews(client, refresh_s=_refresh_s(options))
+                options["clusters"] = ClusterWatches(client)
+                stack.callback(options["clusters"].close)
             except (ConfigException, OSError, KubeError) as error:
                 log.warning("kubernetes: no shared view: %s", error)
         engine = await stack.enter_async_context(_engine(settings, store, saver, **options))

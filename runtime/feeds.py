@@ -1,6 +1,6 @@
 """Reads shared per namespace (issue 12): the sessions a replica runs in one namespace read their lines
-from one Loki feed and their CodeRuns and pods from one cluster view, so the replica's Loki and
-Kubernetes requests follow namespaces, not sessions.
+from one Loki feed (and their CodeRuns and pods from one watch, runtime/clusters.py), so the replica's
+Loki and Kubernetes requests follow namespaces, not sessions.
 
 A feed reads `{namespace="…"}` from its own cursor when a session asks for lines and the last read is
 older than `refresh_s` (one read, under a lock, for every session that asks meanwhile), keeps the lines of
@@ -20,7 +20,6 @@ import bisect
 import time
 from collections.abc import Callable
 
-from tools.kubernetes import CodeRunState, KubernetesTools, PodState
 from tools.loki import LokiClient, selector
 from tools.loki_streams import LokiEntry
 
@@ -139,66 +138,3 @@ class NamespaceFeeds:
     @property
     def reads(self) -> int:
         return sum(feed.reads for feed in self._feeds.values())
-
-
-class NamespaceCluster:
-    """The Kubernetes side of the same idea: one list of the namespace's CodeRuns and one of its pods per
-    `refresh_s`, whatever the number of sessions reading it; each session gets its play's runs and their
-    pods, as `KubernetesTools.play_coderuns` and `pods_of` would have answered it."""
-
-    def __init__(
-        self, kube: KubernetesTools, *, refresh_s: float, clock: Callable[[], int] = time.time_ns
-    ) -> None:
-        self.kube, self.clock, self.refresh_ns = kube, clock, int(refresh_s * 1e9)
-        self._lock = asyncio.Lock()
-        self._runs: list[CodeRunState] = []
-        self._pods: list[PodState] = []
-        self._read_at: int | None = None
-        self._read_done_at = 0
-        self.reads = 0  # list requests made (two a refresh)
-
-    async def play(
-        self, play_id: str, play_label: str = "workflow-name"
-    ) -> list[tuple[CodeRunState, list[PodState]]]:
-        await self._refresh()
-        runs = [run for run in self._runs if run.labels.get(play_label) == play_id]
-        return [(run, self._pods_of(run)) for run in runs]
-
-    def _pods_of(self, run: CodeRunState) -> list[PodState]:
-        if run.pod_name:
-            return [pod for pod in self._pods if pod.name == run.pod_name]
-        job = run.job_name or run.name
-        return [pod for pod in self._pods if pod.job_name == job]
-
-    async def _refresh(self) -> None:
-        asked = self.clock()
-        async with self._lock:
-            if self._read_at is not None and fresh_enough(
-                asked, self._read_at, self._read_done_at, self.refresh_ns
-            ):
-                return
-            now = self.clock()
-            runs = await asyncio.to_thread(self.kube.namespace_coderuns)
-            pods = await asyncio.to_thread(self.kube.namespace_pods)
-            self.reads += 2
-            self._runs, self._pods, self._read_at, self._read_done_at = runs, pods, now, self.clock()
-
-
-class ClusterViews:
-    """One `NamespaceCluster` per namespace, over one Kubernetes API client for the whole process."""
-
-    def __init__(
-        self, api_client: object, *, refresh_s: float, clock: Callable[[], int] = time.time_ns
-    ) -> None:
-        self.api_client, self.refresh_s, self.clock = api_client, refresh_s, clock
-        self._views: dict[str, NamespaceCluster] = {}
-
-    async def play(self, namespace: str, play_id: str) -> list[tuple[CodeRunState, list[PodState]]]:
-        if namespace not in self._views:
-            kube = KubernetesTools(self.api_client, namespace)
-            self._views[namespace] = NamespaceCluster(kube, refresh_s=self.refresh_s, clock=self.clock)
-        return await self._views[namespace].play(play_id)
-
-    @property
-    def reads(self) -> int:
-        return sum(view.reads for view in self._views.values())

@@ -60,8 +60,8 @@ class Scheduler(Engine):
     async def running(self) -> list[str]:
         return [play_id for play_id, task in self._tasks.items() if not task.done()]
 
-    async def _lines_arrived(self, namespace: str, pods: set[str] | None) -> None:
-        for play_id in plays_to_wake(self._where, namespace, pods):
+    async def _changed(self, namespace: str, pods: set[str] | None, plays: set[str]) -> None:
+        for play_id in plays_to_wake(self._where, namespace, pods, plays):
             self.wake(play_id)
 
     def _follow(self, play_id: str, namespace: str | None, pods: frozenset[str] | None) -> None:

@@ -77,14 +77,15 @@ _RELEASE = """UPDATE healer_schedule SET reader = NULL, read_since = NULL, last_
     due_at = CASE WHEN woken_at >= read_since THEN now() + make_interval(secs => %(lease_s)s)
         ELSE now() + make_interval(secs => %(in_s)s) END
 WHERE play_id = %(play_id)s RETURNING COALESCE(woken_at >= %(read_since)s, false) AS woken"""
-# Lines of `pods` in `namespace` came: the sessions they concern (runtime/tails.plays_to_wake) are due
+# Lines of `pods` in `namespace` came, or they or the CodeRuns of `plays` changed: the sessions they
+# concern (runtime/tails.plays_to_wake) are due
 # now; those not stepping now are leased, their step deferred at once. One woken since its last step
 # whose step has not begun yet is left alone: that step reads these lines too (and every replica tails
 # the namespace, so each line wakes its sessions once per replica).
 _WAKE = """UPDATE healer_schedule SET woken_at = clock_timestamp(),
     due_at = CASE WHEN reader IS NULL THEN now() + make_interval(secs => %(lease_s)s) ELSE due_at END
 WHERE namespace = %(namespace)s AND NOT over
-    AND (%(any_pod)s OR cardinality(pods) = 0 OR pods && %(pods)s::text[])
+    AND (%(any_pod)s OR cardinality(pods) = 0 OR pods && %(pods)s::text[] OR play_id = ANY(%(plays)s::text[]))
     AND (reader IS NOT NULL OR woken_at IS NULL OR woken_at <= COALESCE(last_read_at, '-infinity'))
 RETURNING play_id, reader IS NULL AS idle"""
 # The due rows, leased for `lease_s` so the next dispatch does not defer them again; the step sets the
@@ -328,14 +329,15 @@ class QueueEngine(Engine):
             play_id=play_id,
         )
 
-    # --- woken by the namespace tails ---------------------------------------------------------------------
+    # --- woken by the namespace tails and watches ---------------------------------------------------------------------
 
-    async def _lines_arrived(self, namespace: str, pods: set[str] | None) -> None:
+    async def _changed(self, namespace: str, pods: set[str] | None, plays: set[str]) -> None:
         woken = await self._fetch(
             _WAKE,
             namespace=namespace,
             any_pod=pods is None,
             pods=sorted(pods or ()),
+            plays=sorted(plays),
             lease_s=self.lease_s,
         )
         for row in woken:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 
 from tools.loki import LokiClient, LokiError, TailBatch, selector
 
@@ -30,14 +30,19 @@ def pods_of(batch: TailBatch) -> set[str]:
 
 
 def plays_to_wake(
-    sessions: Mapping[str, tuple[str, frozenset[str]]], namespace: str, pods: set[str] | None
+    sessions: Mapping[str, tuple[str, frozenset[str]]],
+    namespace: str,
+    pods: set[str] | None,
+    plays: Collection[str] = (),
 ) -> list[str]:
-    """The sessions (`play_id → (namespace, its pods)`) that lines of `pods` in `namespace` concern: those
-    with one of the pods, and those that know no pods yet (they read their whole namespace)."""
+    """The sessions (`play_id → (namespace, its pods)`) that a change of `pods` in `namespace` concerns:
+    those with one of the pods, those that know no pods yet (they read their whole namespace), and
+    `plays` (a pod they do not know yet is theirs: the cluster's watch says so)."""
     return [
         play_id
         for play_id, (where, theirs) in sessions.items()
-        if where == namespace and (pods is None or not theirs or not theirs.isdisjoint(pods))
+        if where == namespace
+        and (pods is None or not theirs or not theirs.isdisjoint(pods) or play_id in plays)
     ]
 
 

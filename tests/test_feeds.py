@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from runtime.feeds import ClusterViews, NamespaceFeeds
+from runtime.feeds import NamespaceFeeds
 from tests.test_loki_live import INGEST_DELAY_S, loki_url, push  # noqa: F401 (a fixture)
 from tools.loki import LokiClient, LokiConfig, selector
 
@@ -85,35 +85,3 @@ async def test_lines_older_than_the_window_are_let_go_and_asked_of_loki(loki_url
         held = await feed.lines(None, start + 1, first_start)
         assert [e.line for e in held] == ["newer"]
         assert await feed.lines(None, start, first_start) is None  # "old" was let go
-
-
-def test_the_cluster_view_answers_as_the_direct_reads_with_two_lists_a_refresh() -> None:
-    from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator
-    from tools.kubernetes import KubernetesTools, api_client
-
-    t0 = 1_795_500_000 * 10**9
-    clock = Clock(t0 + 30 * 10**9)
-    runs = [
-        EmulatedRun("play-k-rex-t1", "5DLabs-Rex", 1, [(t0, "Running")]),
-        EmulatedRun(
-            "play-k-blaze-t2", "5DLabs-Blaze", 2, [(t0, "Running"), (t0 + 10 * 10**9, "Failed")], exit_code=1
-        ),
-    ]
-
-    async def compare() -> None:
-        with KubernetesEmulator("cto", "play-k", runs, clock=clock) as emulator:
-            client = api_client(emulator.configuration())
-            kube = KubernetesTools(client, "cto", sleep=lambda _s: None)
-            direct = [(run, kube.pods_of(run)) for run in kube.play_coderuns("play-k")]
-            views = ClusterViews(client, refresh_s=5, clock=clock)
-            before = len(emulator.requests)
-            shared = await views.play("cto", "play-k")
-            other_play = await views.play("cto", "play-other")
-            assert len(emulator.requests) - before == 2 and views.reads == 2  # two sessions, two lists
-            assert shared == direct and len(shared) == 2 and all(pods for _run, pods in shared)
-            assert other_play == []
-            clock.now += 6 * 10**9
-            await views.play("cto", "play-k")
-            assert views.reads == 4
-
-    asyncio.run(compare())

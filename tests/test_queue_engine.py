@@ -136,6 +136,9 @@ def test_lines_step_only_the_sessions_of_their_pods_and_those_that_know_none() -
             await until(lambda: steps.stepped("play-new", 2))
             await asyncio.sleep(2)  # a dispatch or two: nothing else is due
             assert await steps.steps() == {"play-a": 2, "play-new": 2, "play-b": 1, "play-elsewhere": 1}
+            # a pod play-b has not seen yet, which the cluster's watch says is play-b's
+            await steps.engine._changed("cto", {"play-b-cleo-t2-new"}, {"play-b"})
+            await until(lambda: steps.stepped("play-b", 2))
 
     asyncio.run(scenario())
 

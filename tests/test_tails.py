@@ -22,6 +22,11 @@ def test_a_pod_no_session_has_wakes_only_those_that_know_no_pods() -> None:
     assert plays_to_wake(SESSIONS, "cto", {"someone-else"}) == ["play-new"]
 
 
+def test_a_pod_new_to_a_session_wakes_it_when_the_watch_says_it_is_its_plays() -> None:
+    assert sorted(plays_to_wake(SESSIONS, "cto", {"rex-b-2"}, {"play-b"})) == ["play-b", "play-new"]
+    assert plays_to_wake(SESSIONS, "staging", {"rex-b-2"}, {"play-b"}) == []  # not where play-b reads
+
+
 def test_another_namespace_wakes_nothing_here() -> None:
     assert plays_to_wake(SESSIONS, "staging", {"rex-b-1"}) == []
     assert plays_to_wake(SESSIONS, "nowhere", None) == []

@@ -12,12 +12,13 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, Field
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -48,6 +49,13 @@ class KubeForbidden(KubeError):
 
 class KubeUnavailable(KubeError):
     pass
+
+
+class KubeGone(KubeError):
+    """A watch asked for a resourceVersion the API server no longer has (410 Gone): list again."""
+
+
+Watched = Literal["coderuns", "pods"]
 
 
 class ContainerState(BaseModel):
@@ -204,6 +212,52 @@ class KubernetesTools:
         pods = [pod for pod in map(_pod, body.get("items", [])) if not pod.excluded]
         pods.sort(key=lambda p: p.started_at or _EPOCH, reverse=True)
         return pods
+
+    def listed(self, what: Watched) -> tuple[list[CodeRunState] | list[PodState], str]:
+        """Every CodeRun or pod of the namespace (Healer's own too: a watch sees them all) and the list's
+        resourceVersion, where a watch of the changes begins."""
+        call, args, parse = self._lister(what)
+        body = self._json(f"list {what}", call, *args)
+        version = str((body.get("metadata") or {}).get("resourceVersion") or "")
+        return [parse(item) for item in body.get("items", [])], version
+
+    def watch(
+        self, what: Watched, resource_version: str, timeout_s: float
+    ) -> Iterator[tuple[str, CodeRunState | PodState | None, str]]:
+        """The changes since `resource_version`, as `(ADDED | MODIFIED | DELETED, object, its
+        resourceVersion)` (a BOOKMARK has no object), until the API server ends the watch after
+        `timeout_s`. Raises `KubeGone` when the version is too old, and the errors of a list otherwise."""
+        call, args, parse = self._lister(what)
+        watch = k8s_watch.Watch(return_type="object")  # the objects as JSON, as the lists are read
+        stream = watch.stream(
+            call,
+            *args,
+            resource_version=resource_version,
+            timeout_seconds=max(1, int(timeout_s)),
+            allow_watch_bookmarks=True,
+            _request_timeout=(self._timeout_s, timeout_s + self._timeout_s),
+        )
+        try:
+            for event in stream:
+                item = event["raw_object"]
+                version = str((item.get("metadata") or {}).get("resourceVersion") or resource_version)
+                yield event["type"], None if event["type"] == "BOOKMARK" else parse(item), version
+        except ApiException as error:
+            if error.status == 410:
+                raise KubeGone(f"watch {what}: {_status_message(error)}") from None
+            raise _mapped(f"watch {what}", error) from None
+        except Urllib3Error as error:
+            raise KubeUnavailable(
+                f"watch {what}: the API server is unreachable: {redact(str(error))}"
+            ) from None
+        finally:
+            watch.stop()
+
+    def _lister(self, what: Watched) -> tuple[Callable[..., Any], tuple[str, ...], Callable[..., Any]]:
+        if what == "pods":
+            return self._core.list_namespaced_pod, (self.namespace,), _pod
+        arguments = (CODERUN_GROUP, CODERUN_VERSION, self.namespace, CODERUN_PLURAL)
+        return self._custom.list_namespaced_custom_object, arguments, _coderun
 
     def play_pods(self, play_id: str, *, play_label: str = "workflow-name") -> dict[str, list[PodState]]:
         """Every CodeRun of the play with its pods."""

@@ -19,8 +19,10 @@ import copy
 import hashlib
 import json
 import re
+import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
@@ -163,7 +165,14 @@ class KubernetesEmulator(Loopback):
         # the CodeRun and pod items of each run, made again only when what they show changes (a bench
         # asks for thousands of them a second)
         self._made: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+        self.compacted_before = 0  # a watch from an older resourceVersion is answered 410 Gone
+        self.watches = 0  # watches served (each also one of `requests`)
+        self._closing = threading.Event()
         self.url = self._bind(_handler(self))
+
+    def __exit__(self, *exc: object) -> None:
+        self._closing.set()  # the watches under way end
+        super().__exit__(*exc)
 
     def configuration(self) -> k8s.Configuration:
         """For `tools.kubernetes.api_client`: this emulator, no credentials."""
@@ -349,21 +358,72 @@ class KubernetesEmulator(Loopback):
             lines = lines[len(lines) - min(int(query["tailLines"]), len(lines)) :]
         return "".join(line for _, line in lines)
 
-    def answer(self, path: str, query: dict[str, str]) -> tuple[int, str, str]:
-        """Status, content type and body of a GET of `path`."""
-        now, route = self.clock(), _ROUTE.fullmatch(path)
+    def _route(self, path: str) -> re.Match[str]:
+        route = _ROUTE.fullmatch(path)
         core = route and (route["api"] == "api/v1") != (route["resource"] == "coderuns")
         if not route or not core or (route["log"] and route["resource"] != "pods"):
             raise Failure(404, "NotFound", "the server could not find the requested resource", {})
-        resource, name = route["resource"], route["name"]
+        return route
+
+    def _found(self, resource: str, namespace: str, now: int) -> list[tuple[EmulatedRun, dict[str, Any]]]:
         found: list[tuple[EmulatedRun, dict[str, Any]]] = []
-        for run in (run for run in self.runs if self.namespace_of(run) == route["namespace"]):
+        for run in (run for run in self.runs if self.namespace_of(run) == namespace):
             made = {"coderuns": self.coderun, "pods": self.pod, "events": self.events}[resource](run, now)
             found += [(run, item) for item in (made if isinstance(made, list) else [made] if made else [])]
+        return found
+
+    def _listed(self, resource: str, namespace: str, query: dict[str, str], now: int) -> list[dict[str, Any]]:
+        labels = label_matcher(query.get("labelSelector", ""))
+        fields = field_matcher(resource, query.get("fieldSelector", ""))
+        found = self._found(resource, namespace, now)
+        return [i for _, i in found if labels(i["metadata"].get("labels") or {}) and fields(i)]
+
+    def watch(self, path: str, query: dict[str, str]) -> Iterator[str]:
+        """The lines of a watch (`?watch=true`) from `resourceVersion`: every item changed since as ADDED
+        (new to this watch) or MODIFIED, then each change as the clock moves, DELETED for an item gone;
+        until `timeoutSeconds` pass (real seconds) or the emulator closes. A version older than
+        `compacted_before` is answered as the API server does, with a 410 ERROR event."""
+        route = self._route(path)
+        if route["name"] is not None or route["log"]:
+            raise Failure(405, "MethodNotAllowed", "watch is only served on lists here", {})
+        self.watches += 1
+        return self._changes(route["resource"], route["namespace"], query)
+
+    def _changes(self, resource: str, namespace: str, query: dict[str, str]) -> Iterator[str]:
+        since = int(query.get("resourceVersion") or 0)
+        if since < self.compacted_before:
+            gone = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "code": 410}
+            message = f"too old resource version: {since} ({self.compacted_before})"
+            yield _json({"type": "ERROR", "object": gone | {"reason": "Expired", "message": message}})
+            return
+        deadline = time.monotonic() + float(query.get("timeoutSeconds") or 300)
+        sent: dict[str, dict[str, Any]] = {}
+        first = True
+        while time.monotonic() < deadline and not self._closing.is_set():
+            current = {
+                item["metadata"]["name"]: item
+                for item in self._listed(resource, namespace, query, self.clock())
+            }
+            for name, item in current.items():
+                if sent.get(name) == item:
+                    continue
+                if first and int(item["metadata"]["resourceVersion"]) <= since:
+                    sent[name] = item  # the watcher's list had it already
+                    continue
+                yield _json({"type": "MODIFIED" if name in sent else "ADDED", "object": item})
+                sent[name] = item
+            for name in [name for name in sent if name not in current]:
+                yield _json({"type": "DELETED", "object": sent.pop(name)})
+            first = False
+            self._closing.wait(0.05)
+
+    def answer(self, path: str, query: dict[str, str]) -> tuple[int, str, str]:
+        """Status, content type and body of a GET of `path`."""
+        now, route = self.clock(), self._route(path)
+        resource, name = route["resource"], route["name"]
+        found = self._found(resource, route["namespace"], now)
         if name is None:
-            labels = label_matcher(query.get("labelSelector", ""))
-            fields = field_matcher(resource, query.get("fieldSelector", ""))
-            items = [i for _, i in found if labels(i["metadata"].get("labels") or {}) and fields(i)]
+            items = self._listed(resource, route["namespace"], query, now)
             api_version = "agents.platform/v1" if resource == "coderuns" else "v1"
             kind = {"coderuns": "CodeRunList", "pods": "PodList", "events": "EventList"}[resource]
             metadata = {"resourceVersion": _version(now)}
@@ -394,6 +454,9 @@ def _handler(emulator: KubernetesEmulator) -> type[BaseHTTPRequestHandler]:
                 if self.command != "GET":  # Healer only reads
                     message = "the server does not allow this method on the requested resource"
                     raise Failure(405, "MethodNotAllowed", message, {})
+                if query.get("watch") in ("true", "1"):
+                    self._stream(emulator.watch(url.path, query))
+                    return
                 status, content_type, text = emulator.answer(url.path, query)
             except Failure as failure:
                 status, content_type, text = failure.code, "application/json", _json(failure.status)
@@ -406,6 +469,21 @@ def _handler(emulator: KubernetesEmulator) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def _stream(self, lines: Iterator[str]) -> None:
+            """A watch: one JSON event a line, chunked, as the API server sends it."""
+            self.send_response_only(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                for line in lines:
+                    data = line.encode()
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
 
