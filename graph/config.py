@@ -117,10 +117,11 @@ class HealerSettings(BaseSettings):
     )
     llm_timeout_s: float = Field(default=180.0, gt=0, validation_alias=_env("HEALER_LLM_TIMEOUT_S"))
     loki_timeout_s: float = Field(default=15.0, gt=0, validation_alias=_env("HEALER_LOKI_TIMEOUT_S"))
-    # Seconds between a session's timed passes while its namespace's Loki tail is connected (runtime/
-    # tails.py): new lines wake it at once, so the timed pass only catches up and runs the rules that
-    # need time to pass (A3, A8, A9). Without a tail the passes are `--interval` apart.
-    catchup_s: float = Field(default=30.0, ge=1, validation_alias=_env("HEALER_CATCHUP_S"))
+    # At most this many seconds between a session's timed passes while its namespace's Loki tail and
+    # Kubernetes watch are up (runtime/tails.py, runtime/clusters.py): new lines and changes wake it at
+    # once, the rules that need time to pass (A2, A3, A8, A9, A10) get a pass when they could fire, and
+    # this one only catches up on what a tail might have missed. Else passes are `--interval` apart.
+    catchup_s: float = Field(default=300.0, ge=1, validation_alias=_env("HEALER_CATCHUP_S"))
     # when a step GitHub did not answer runs again (its client has retried already)
     github_retry_s: float = Field(default=60.0, gt=0, validation_alias=_env("HEALER_GITHUB_RETRY_S"))
     evidence_lines: int = Field(default=8, ge=0, le=200, validation_alias=_env("HEALER_EVIDENCE_LINES"))

@@ -44,6 +44,7 @@ class SessionState(TypedDict):
     pod_agents: NotRequired[dict[str, str]]  # pod -> agent, from its CodeRun's `github-app`
     pulls: NotRequired[dict[str, Json]]  # the play's pull requests by number: reviews, commenters, CI
     batch: NotRequired[list[Json]]  # this pass's new lines (emptied by open_incidents)
+    more_lines: NotRequired[bool]  # the pass stopped at `lines_per_pass`: more are there to read
     findings: NotRequired[list[Json]]  # this pass's findings, each with its evidence
     incidents: NotRequired[dict[str, Json]]  # fingerprint -> what opened it
     occurrences: NotRequired[dict[str, int]]  # fingerprint -> times seen
@@ -59,6 +60,7 @@ class SessionState(TypedDict):
     agent_records: NotRequired[dict[str, int]]  # agent records read, by kind (lifecycle, transcript, …)
     last_line_ns: NotRequired[int | None]
     play_over: NotRequired[bool]
+    rules_change_at_ns: NotRequired[int | None]  # when a time-based rule could next fire (triage/deadlines)
     degraded: NotRequired[list[str]]  # outside systems that failed in this pass, in words
     timeline: NotRequired[Annotated[list[Event], operator.add]]
 

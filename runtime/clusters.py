@@ -195,6 +195,11 @@ class ClusterWatches:
             )
         return watch.play(play_id)
 
+    def live(self, namespace: str) -> bool:
+        """The namespace is listed and its watches are up: its changes are told as they come."""
+        watch = self._watches.get(namespace)
+        return watch is not None and watch.ready and not watch.failing
+
     def plays_of(self, namespace: str, pods: Iterable[str]) -> set[str]:
         """The plays the pods belong to, as far as the namespace's watch knows them."""
         watch = self._watches.get(namespace)

@@ -37,6 +37,7 @@ ContextFactory = Callable[
     [HealerSettings, SessionStart], contextlib.AbstractAsyncContextManager[HealerContext]
 ]
 MAX_BACKOFF_S = 300.0
+DEADLINE_SLACK_S = 1.0  # a timed step for a rule's deadline comes just after it, not just before
 USAGE_KEYS = ("llm_calls", "prompt_tokens", "completion_tokens", "issues", "outside_errors")
 _WAITING_FOR_GITHUB = "github: incident "
 _FAILURE_EVENTS = ("github unavailable", "notification failed", "no analysis")
@@ -127,10 +128,12 @@ class Engine(ABC):
         """Graceful: the steps under way finish (their checkpoints are whole), then it returns."""
 
     async def incidents(self, session: SessionStart) -> list[IncidentView]:
-        """The session's incidents as the checkpoints hold them: a read, so no outside client is built."""
+        """The session's incidents as the checkpoints hold them: a read, so no outside client is built.
+        One its pass opened whose thread has not begun yet (the step is starting it now, or a crash left
+        it for the recovery) is not there yet: it has nothing to show."""
         context = HealerContext(settings=self.settings)
         runner = PlayRunner(session, context, self.checkpointer, clock=self.clock, graphs=self._graphs)
-        return await runner.all_incidents()
+        return [view for view in await runner.all_incidents() if view.values]
 
     async def end(self, play_id: str, status: SessionStatus, reason: str) -> Session | None:
         if status != "active":
@@ -183,16 +186,33 @@ class Engine(ABC):
         """Nothing left to look at: a decision resumes an escalation on demand."""
         return progress.over and all(view.wake_at_ns is None for view in views)
 
-    def next_step_in_s(self, namespace: str, views: list[IncidentView]) -> float:
-        """When the session's next timed step is due: `catchup_s` while its namespace's tail wakes it for
-        new lines, else `interval_s`; sooner when one of its incidents' waits ends before."""
-        timed = self.interval_s
-        if self.tails is not None and self.tails.live(namespace):
-            timed = max(self.interval_s, self.settings.catchup_s)
-        wakes = [view.wake_at_ns for view in views if view.wake_at_ns is not None]
-        if wakes:
-            timed = min(timed, max(self.interval_s, (min(wakes) - self.clock()) / 1e9))
-        return timed
+    def next_step_in_s(
+        self, runner: PlayRunner, views: list[IncidentView], values: Json, progress: Progress
+    ) -> float:
+        """When the session's next timed step is due (`timed_step_in_s`)."""
+        return timed_step_in_s(
+            interval_s=self.interval_s,
+            catchup_s=self.settings.catchup_s,
+            idle_timeout_s=self.idle_timeout_s,
+            followed=self._followed(runner),
+            values=values,
+            progress=progress,
+            wakes=[view.wake_at_ns for view in views if view.wake_at_ns is not None],
+            now_ns=self.clock(),
+        )
+
+    def _followed(self, runner: PlayRunner) -> bool:
+        """Whatever the session reads tells of its changes now: its namespace's Loki tail is connected,
+        its cluster is watched (or not read at all), and no pull requests are polled on GitHub."""
+        namespace = runner.session.namespace or "default"
+        context = runner.context
+        if self.tails is None or not self.tails.live(namespace) or context.loki is None:
+            return False
+        if context.kube is not None and not (
+            isinstance(self.clusters, ClusterWatches) and self.clusters.live(namespace)
+        ):
+            return False
+        return context.github is None or not runner.session.tasks
 
     def backoff_s(self, failures: int) -> float:
         return min(self.interval_s * 2**failures, MAX_BACKOFF_S)
@@ -242,6 +262,34 @@ class Engine(ABC):
             if any(getattr(session, key) != value for key, value in changes.items()):
                 await self.store.save(session.model_copy(update=changes | {"last_updated": rfc3339()}))
         return views
+
+
+def timed_step_in_s(
+    *,
+    interval_s: float,
+    catchup_s: float,
+    idle_timeout_s: float,
+    followed: bool,
+    values: Json,
+    progress: Progress,
+    wakes: list[int],
+    now_ns: int,
+) -> float:
+    """When a session's next timed step is due. Every `interval_s` while something it reads is not
+    `followed` (no tail, no watch, pull requests polled on GitHub), a system fails or lines are left to
+    read. Else its tail and watch wake it for what changes, and the timed step comes when a time-based
+    rule could fire (graph/triage/deadlines.py), when the idle timeout would end the session, or after
+    `catchup_s` to catch up on what a tail might have missed. Sooner when an incident's wait ends."""
+    timed = interval_s
+    if followed and not progress.over and not values.get("degraded") and not values.get("more_lines"):
+        timed = max(interval_s, catchup_s)
+        idle_ends_at = progress.changed_ns + int(idle_timeout_s * 1e9)
+        for moment in (values.get("rules_change_at_ns"), idle_ends_at):
+            if moment is not None:
+                timed = min(timed, max(interval_s, (moment - now_ns) / 1e9 + DEADLINE_SLACK_S))
+    if wakes:
+        timed = min(timed, max(interval_s, (min(wakes) - now_ns) / 1e9))
+    return timed
 
 
 def degradation(pass_values: Json | None, views: list[IncidentView], before: list[str]) -> list[str]:

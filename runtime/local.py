@@ -125,7 +125,7 @@ class Scheduler(Engine):
                         self._follow(play_id, namespace, frozenset(values.get("pod_agents", {})))
                     if self.finished(progress, views):
                         return
-                    await self._pause(play_id, self.next_step_in_s(namespace, views))
+                    await self._pause(play_id, self.next_step_in_s(runner, views, values, progress))
         finally:
             self._follow(play_id, None, None)
 

@@ -299,7 +299,7 @@ class QueueEngine(Engine):
             if self.finished(progress, views):
                 await self.stop(play_id)
                 return
-            next_in_s = self.next_step_in_s(session.namespace or "default", views)
+            next_in_s = self.next_step_in_s(runner, views, values, progress)
             pods = sorted(values.get("pod_agents", {})) if values else pods
         except Exception:
             await self._let_go(play_id)

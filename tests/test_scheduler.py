@@ -20,6 +20,7 @@ from graph.config import HealerSettings, settings_from
 from graph.context import HealerContext
 from graph.session import SessionStart
 from runtime.local import Scheduler
+from runtime.runner import PlayRunner
 from runtime.tails import NamespaceTails
 from tests.conftest import live_url
 from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator
@@ -185,3 +186,86 @@ async def _passes_at_least(scheduler: Scheduler, count: int) -> bool:
 async def _last_line_seen(store, play_id: str) -> bool:  # type: ignore[no-untyped-def]
     found = await store.get(play_id)
     return found is not None and found.last_line_at is not None
+
+
+@pytest.mark.live
+def test_timed_passes_slow_down_while_the_tail_follows_and_speed_up_when_it_stops(tmp_path: Path) -> None:
+    """Every interval until the namespace's tail is connected, then the catch-up's 300 s (nothing it
+    reads is left unfollowed: no cluster, no GitHub); the interval again once the tail is gone."""
+    loki_url = live_url("LOKI_URL")
+    url = f"sqlite:///{tmp_path}/healer.db"
+    start = session("play-slow").model_copy(update={"namespace": f"slow-{uuid.uuid4().hex[:8]}"})
+    pauses: list[float] = []
+
+    @contextlib.asynccontextmanager
+    async def contexts(settings: HealerSettings, _session: SessionStart) -> AsyncIterator[HealerContext]:
+        async with LokiClient(LokiConfig(url=loki_url)) as loki:
+            yield HealerContext(settings=settings, loki=loki)
+
+    async def paused(at_least: float | None = None, at_most: float | None = None) -> bool:
+        last = pauses[-1] if pauses else None
+        return (
+            last is not None
+            and (at_least is None or last >= at_least)
+            and (at_most is None or last <= at_most)
+        )
+
+    async def scenario() -> None:
+        async with (
+            open_checkpointer(url) as saver,
+            open_store(url, saver) as store,
+            LokiClient(LokiConfig(url=loki_url)) as shared,
+        ):
+            tails = NamespaceTails(shared)
+            settings = settings_from({"HEALER_CATCHUP_S": "300"})
+            scheduler = Scheduler(settings, store, saver, interval_s=0.5, contexts=contexts, tails=tails)
+            pause = scheduler._pause
+
+            async def recorded(play_id: str, seconds: float) -> None:
+                pauses.append(seconds)
+                await pause(play_id, seconds)
+
+            scheduler._pause = recorded  # type: ignore[method-assign]
+            await store.start(start)
+            await scheduler.schedule(start)
+            await wait_for(lambda: paused(at_least=299), seconds=20)
+            assert pauses[0] == 0.5  # the first pass ran before the tail was up
+            await tails.close()
+            scheduler.wake(start.play_id)
+            await wait_for(lambda: paused(at_most=0.5), seconds=10)
+            await scheduler.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_an_incident_opened_but_not_begun_is_left_out_of_what_readers_see(tmp_path: Path) -> None:
+    """Between a pass that opens an incident and the first checkpoint of its thread (or after a crash
+    there), the API and MCP readers see the session without it, not an incident with nothing in it."""
+    url = f"sqlite:///{tmp_path}/healer.db"
+    runs = [EmulatedRun("play-y-rex-t1", "5DLabs-Rex", 1, [(START_NS - MINUTE, "Failed")], exit_code=2)]
+
+    async def scenario() -> tuple[list[str], int, list[str]]:
+        with KubernetesEmulator("cto", "play-y", runs, clock=lambda: START_NS) as kube:
+            async with open_checkpointer(url) as saver, open_store(url, saver) as store:
+                scheduler = Scheduler(settings_from({}), store, saver, clock=lambda: START_NS)
+                context = HealerContext(
+                    settings=settings_from({}), kube=KubernetesTools(api_client(kube.configuration()), "cto")
+                )
+                start = session("play-y")
+                runner = PlayRunner(start, context, saver, clock=lambda: START_NS)
+                begun = runner.open_incident
+
+                async def not_begun(fingerprint: str, initial: dict) -> None:
+                    return None
+
+                runner.open_incident = not_begun  # type: ignore[method-assign]
+                values = await runner.run_pass()
+                before = await scheduler.incidents(start)
+                runner.open_incident = begun  # type: ignore[method-assign]
+                await PlayRunner(start, context, saver, clock=lambda: START_NS).recover()
+                after = await scheduler.incidents(start)
+                return list(values["incidents"]), len(before), [v.values["finding"]["code"] for v in after]
+
+    opened, before, after = asyncio.run(scenario())
+    assert len(opened) == 1 and before == 0
+    assert after == ["A7"]  # the recovery began it, and now it is there

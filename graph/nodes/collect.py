@@ -70,6 +70,7 @@ async def collect(state: SessionState, runtime: Runtime[HealerContext]) -> dict[
             )  # fmt: skip
             degraded += failures
             update |= {"pod_cursors": cursors, "batch": [_line(entry, pod_agents) for entry in batch]}
+            update["more_lines"] = len(batch) >= context.settings.lines_per_pass
         return update
     query = play_query(session, pod_agents)
     start = state.get("cursor_ns") or now - FIRST_PASS_LOOKBACK_NS
@@ -90,6 +91,7 @@ async def collect(state: SessionState, runtime: Runtime[HealerContext]) -> dict[
             at_cursor |= seen_at_cursor
         update |= {"cursor_ns": cursor, "boundary_keys": sorted(at_cursor)}
     update["batch"] = [_line(entry, pod_agents) for entry in batch]
+    update["more_lines"] = len(batch) >= context.settings.lines_per_pass  # the next pass goes on at once
     return update
 
 

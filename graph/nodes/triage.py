@@ -13,6 +13,7 @@ from graph.context import HealerContext
 from graph.session import SessionStart
 from graph.state import Json, SessionState
 from graph.triage import preflight
+from graph.triage.deadlines import next_rule_change_ns
 from graph.triage.engine import AgentNames, InventoryLine, TriageEngine, mark_repeated_errors
 from graph.triage.models import Finding, LogLine, timestamp_of
 from graph.triage.preflight import AgentSpan
@@ -42,10 +43,11 @@ async def triage(state: SessionState, runtime: Runtime[HealerContext]) -> dict[s
     inventory = inventory[-INVENTORY_KEPT:]
 
     done = set(state.get("preflight_done", []))
+    agent_spans = {agent: AgentSpan(*span) for agent, span in spans.items()}
     reports = preflight.check(
         config,
         [InventoryLine.from_json(line) for line in inventory],
-        {agent: AgentSpan(*span) for agent, span in spans.items()},
+        agent_spans,
         now_ns=now,
         complete=state.get("play_over", False),
     )
@@ -77,6 +79,9 @@ async def triage(state: SessionState, runtime: Runtime[HealerContext]) -> dict[s
         "event_pending": engine.pending_events(),
         "agent_records": _counted(state.get("agent_records", {}), result.events, result.unreadable_lines),
         "last_line_ns": batch[-1]["ts"] if batch else state.get("last_line_ns"),
+        "rules_change_at_ns": next_rule_change_ns(
+            state.get("coderuns", []), state.get("pulls", {}).values(), agent_spans, done, now
+        ),
     }
 
 

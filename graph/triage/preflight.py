@@ -205,6 +205,17 @@ def _judge(
         report.detail = _no_inventory_detail(report, span)
 
 
+def inventory_deadlines(spans: dict[str, AgentSpan], done: Iterable[str]) -> list[int]:
+    """When an agent whose verdict is not final would be judged by time alone: 60 s after its first line
+    with no inventory yet (A10)."""
+    final = set(done)
+    return [
+        span.first_ns + INVENTORY_DEADLINE_NS
+        for agent, span in spans.items()
+        if agent not in final and span.first_ns is not None
+    ]
+
+
 def _in_time(inventory_at: int | None, first: int | None) -> bool:
     return inventory_at is None or first is None or inventory_at - first <= INVENTORY_DEADLINE_NS
 

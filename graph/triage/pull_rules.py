@@ -80,6 +80,19 @@ def pull_findings(
     return found
 
 
+def pull_deadlines(pulls: Iterable[dict[str, Any]], coderuns: Iterable[dict[str, Any]]) -> list[int]:
+    """When A3 would fire by time alone: an implementer's run without a commit for `NO_COMMIT_NS`."""
+    by_task = {str(pull["task_id"]): pull for pull in pulls}
+    moments = []
+    for run in coderuns:
+        if run.get("terminal") or run.get("phase") != "Running" or run.get("agent") not in IMPLEMENTERS:
+            continue
+        last = (by_task.get(str(run.get("task_id"))) or {}).get("last_commit_at") or run.get("created_at")
+        if last:
+            moments.append(_ns(last) + NO_COMMIT_NS)
+    return moments
+
+
 def _approval_loop(
     play_id: str, pull: dict[str, Any], agent_of: Callable[[str], str], now: int
 ) -> list[Finding]:

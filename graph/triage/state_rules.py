@@ -57,6 +57,27 @@ def state_findings(play_id: str, coderuns: Iterable[dict[str, Any]], now_ns: int
     return found
 
 
+def state_deadlines(coderuns: Iterable[dict[str, Any]]) -> list[int]:
+    """When the rules above would conclude otherwise by time alone, the cluster unchanged: a container
+    not ready past its grace (A2), a run past its agent's limit (A8) or stuck (A9)."""
+    moments: list[int] = []
+    for run in coderuns:
+        for pod in run.get("pods", []):
+            started = _at_ns(pod.get("started_at"))
+            unready = any(not container.get("ready") for container in pod.get("containers", []))
+            if pod.get("phase") == "Running" and started is not None and unready:
+                moments.append(started + GRACE_NS)
+        created = _at_ns(run.get("created_at"))
+        if run.get("terminal") or created is None:
+            continue
+        agent = run.get("agent") or workload_family(run["name"])
+        if run.get("phase") == "Running":
+            moments.append(created + AGENT_TIMEOUT_MIN.get(agent, DEFAULT_TIMEOUT_MIN) * MINUTE_NS)
+        else:
+            moments.append(created + STUCK_AFTER_NS)
+    return moments
+
+
 def _failed(pod: dict[str, Any]) -> str | None:
     if pod.get("phase") == "Failed":
         codes = [c.get("exit_code") for c in pod.get("containers", []) if c.get("exit_code")]
@@ -86,10 +107,12 @@ def _silent_failure(pod: dict[str, Any], now_ns: int) -> str | None:
 
 
 def _age_ns(iso: str | None, now_ns: int) -> int | None:
-    if not iso:
-        return None
-    then = datetime.fromisoformat(iso)
-    return now_ns - int(then.timestamp() * 1_000_000_000)
+    then = _at_ns(iso)
+    return None if then is None else now_ns - then
+
+
+def _at_ns(iso: str | None) -> int | None:
+    return int(datetime.fromisoformat(iso).timestamp() * 1_000_000_000) if iso else None
 
 
 def _finding(play_id: str, code: str, agent: str, subject: str, detail: str, now_ns: int) -> Finding:
