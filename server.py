@@ -41,7 +41,6 @@ from graph.config import HealerSettings
 from graph.state import Decision
 from runtime.engine import ContextFactory, Engine
 from runtime.engines import open_engine
-from runtime.services import live_context
 
 VERSION = "0.1.0"
 log = logging.getLogger("healer.api")
@@ -56,7 +55,7 @@ class EndRequest(BaseModel):
 def create_app(
     settings: HealerSettings | None = None,
     *,
-    contexts: ContextFactory = live_context,
+    contexts: ContextFactory | None = None,
     interval_s: float = 5.0,
     idle_timeout_s: float = 3600.0,
     max_body_bytes: int = 1 << 20,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import statistics
 import subprocess
@@ -112,19 +111,6 @@ class CountingLoki:
         finally:
             with contextlib.suppress(Exception):
                 sink.close()
-
-
-def kubeconfig(url: str, folder: Path) -> Path:
-    path = folder / "kubeconfig"
-    cluster = {"name": "emulator", "cluster": {"server": url}}
-    user = {"name": "bench", "user": {"token": "emulated"}}
-    context = {
-        "name": "emulator",
-        "context": {"cluster": "emulator", "user": "bench", "namespace": "bench-0"},
-    }
-    document = {"apiVersion": "v1", "kind": "Config", "clusters": [cluster], "users": [user]}
-    path.write_text(json.dumps(document | {"contexts": [context], "current-context": "emulator"}))
-    return path
 
 
 def cpu_s(pid: int) -> float:
@@ -301,7 +287,7 @@ def run(sessions: int, args: argparse.Namespace) -> dict[str, Any]:
         env |= {
             "HEALER_DATABASE_URL": database_url,
             "LOKI_URL": loki.url,
-            "KUBECONFIG": str(kubeconfig(kube.url, folder)),
+            "KUBECONFIG": str(kube.write_kubeconfig(folder / "kubeconfig")),
             "HEALER_MAX_ACTIVE_SESSIONS": str(sessions + 10),
             "HEALER_MAX_SESSIONS": str(sessions + 10),
         }

@@ -121,6 +121,8 @@ class NamespaceWatch:
             except KubeGone:
                 version = None
             except KubeError as error:
+                if self._stopped.is_set():
+                    return  # its client closed under it
                 self.failing.setdefault(what, (time.monotonic(), str(error)))
                 log.warning(
                     "kubernetes watch failed; listing again",

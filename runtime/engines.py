@@ -5,6 +5,7 @@ on SQLite, which one process owns."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,10 +20,9 @@ from runtime.clusters import ClusterWatches
 from runtime.engine import Engine
 from runtime.feeds import NamespaceFeeds
 from runtime.local import Scheduler
-from runtime.services import loki_config
+from runtime.services import live_context, shared_clients
 from runtime.tails import NamespaceTails
 from tools.kubernetes import KubeError, api_client_from_environment
-from tools.loki import LokiClient
 
 log = logging.getLogger("healer.engines")
 
@@ -43,17 +43,23 @@ FEED_REFRESH_S = 1.0  # at most one Loki read per namespace per second, whatever
 async def open_engine(
     settings: HealerSettings, store: SessionStore, saver: BaseCheckpointSaver, **options: Any
 ) -> AsyncIterator[Engine]:
+    """The engine the settings choose, with what its sessions share: one set of outside clients (their
+    contexts borrow them, unless `contexts` says otherwise), one Loki feed and tail per namespace, and one
+    Kubernetes watch per namespace (on a client of its own: its watches hold their connections)."""
     async with contextlib.AsyncExitStack() as stack:
-        if settings.loki_url and "feeds" not in options:
-            loki = await stack.enter_async_context(LokiClient(loki_config(settings)))
-            options["feeds"] = NamespaceFeeds(loki, refresh_s=_refresh_s(options))
+        clients = await stack.enter_async_context(shared_clients(settings))
+        if options.get("contexts") is None:
+            options["contexts"] = functools.partial(live_context, clients=clients)
+        if clients.loki is not None and "feeds" not in options:
+            options["feeds"] = NamespaceFeeds(clients.loki, refresh_s=_refresh_s(options))
             if "tails" not in options:
-                options["tails"] = NamespaceTails(loki)
+                options["tails"] = NamespaceTails(clients.loki)
                 stack.push_async_callback(options["tails"].close)
-        if settings.kubernetes_enabled and "clusters" not in options:
+        if clients.kube_api is not None and "clusters" not in options:
             try:
-                client = api_client_from_environment(settings.kubeconfig)
-                options["clusters"] = ClusterWatches(client)
+                watching = api_client_from_environment(settings.kubeconfig)
+                stack.callback(watching.close)
+                options["clusters"] = ClusterWatches(watching)
                 stack.callback(options["clusters"].close)
             except (ConfigException, OSError, KubeError) as error:
                 log.warning("kubernetes: no shared view: %s", error)

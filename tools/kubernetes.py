@@ -161,7 +161,7 @@ class KubernetesTools:
         timeout_s: float = 15.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.namespace = namespace
+        self.namespace, self.api_client = namespace, api_client
         self._core = k8s.CoreV1Api(api_client)
         self._custom = k8s.CustomObjectsApi(api_client)
         self._max_retries, self._backoff_s, self._timeout_s, self._sleep = (

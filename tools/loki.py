@@ -158,6 +158,10 @@ class LokiClient:
     async def close(self) -> None:
         await self._http.aclose()
 
+    @property
+    def closed(self) -> bool:
+        return self._http.is_closed
+
     async def query_range(
         self,
         query: str,

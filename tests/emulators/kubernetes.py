@@ -178,6 +178,19 @@ class KubernetesEmulator(Loopback):
         """For `tools.kubernetes.api_client`: this emulator, no credentials."""
         return k8s.Configuration(host=self.url)
 
+    def write_kubeconfig(self, path: Path) -> Path:
+        """A kubeconfig that points at this emulator (its namespace the current context's), for what
+        builds its client from the environment (`healer serve`, `KUBECONFIG`)."""
+        cluster = {"name": "emulator", "cluster": {"server": self.url}}
+        user = {"name": "emulated", "user": {"token": "emulated"}}
+        context = {
+            "name": "emulator",
+            "context": {"cluster": "emulator", "user": "emulated", "namespace": self.namespace},
+        }
+        document = {"apiVersion": "v1", "kind": "Config", "clusters": [cluster], "users": [user]}
+        path.write_text(json.dumps(document | {"contexts": [context], "current-context": "emulator"}))
+        return path
+
     def namespace_of(self, run: EmulatedRun) -> str:
         return run.namespace or self.namespace
 
