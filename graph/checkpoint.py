@@ -46,13 +46,26 @@ def postgres_conninfo(url: str) -> str:
 @contextlib.asynccontextmanager
 async def setup_lock(url: str) -> AsyncIterator[None]:
     """Held while creating tables: replicas that start together would otherwise race on `CREATE TABLE
-    IF NOT EXISTS` (Postgres' catalog says "duplicate key" to the loser). A session-level advisory lock
-    on a connection of its own, released when it closes."""
+    IF NOT EXISTS` (Postgres' catalog says "duplicate key" to the loser)."""
+    async with advisory_lock(url, "healer setup"):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def advisory_lock(url: str, name: str, wait: bool = True) -> AsyncIterator[bool]:
+    """A session-level advisory lock on a connection of its own, so a replica that dies holding it
+    lets it go with its connection. Yields whether it is held: without `wait`, False when another
+    holds it."""
     import psycopg
 
     async with await psycopg.AsyncConnection.connect(postgres_conninfo(url), autocommit=True) as connection:
-        await connection.execute("SELECT pg_advisory_lock(hashtext('healer setup'))")
-        yield
+        if wait:
+            await connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
+            yield True
+            return
+        cursor = await connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (name,))
+        row = await cursor.fetchone()
+        yield bool(row and row[0])
 
 
 @contextlib.asynccontextmanager

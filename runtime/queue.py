@@ -33,7 +33,7 @@ from procrastinate import exceptions as queue_errors
 from procrastinate.jobs import Status
 
 from api.models import Session
-from graph.checkpoint import postgres_conninfo, setup_lock
+from graph.checkpoint import advisory_lock, postgres_conninfo, setup_lock
 from runtime.engine import USAGE_KEYS, Engine, Progress
 from runtime.runner import IncidentView, PlayRunner
 
@@ -366,10 +366,25 @@ class QueueEngine(Engine):
 
     async def _take_over_stalled(self) -> None:
         """The jobs of replicas whose heartbeat stopped go back to the queue (or, when a fresh step of
-        the session is already waiting, are closed: that step does the work)."""
-        stalled = await self.app.job_manager.get_stalled_jobs(
-            queue=QUEUE, seconds_since_heartbeat=self.stalled_after_s
+        the session is already waiting, are closed: that step does the work).
+
+        Dispatches can run side by side (one per second, on any replica, each as long as it takes), and
+        a job two of them saw stalled would be handed back twice, the second time while a living worker
+        already ran it: one takes the jobs over at a time, and lists them again once it holds the lock."""
+        if not await self._stalled_jobs():
+            return
+        async with advisory_lock(self.url, "healer takeover", wait=False) as held:
+            if held:
+                await self._hand_back(await self._stalled_jobs())
+
+    async def _stalled_jobs(self) -> list[Any]:
+        return list(
+            await self.app.job_manager.get_stalled_jobs(
+                queue=QUEUE, seconds_since_heartbeat=self.stalled_after_s
+            )
         )
+
+    async def _hand_back(self, stalled: list[Any]) -> None:
         for job in stalled:
             if job.task_name == DISPATCH:
                 await self.app.job_manager.finish_job(job, Status.FAILED, delete_job=True)

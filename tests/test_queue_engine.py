@@ -198,3 +198,31 @@ def test_a_runner_is_kept_until_another_replica_steps_the_session_or_a_step_fail
             assert built["play-a"] == 3  # the failed step's runner was dropped
 
     asyncio.run(scenario())
+
+
+def test_a_stalled_job_is_handed_back_once_by_dispatches_side_by_side() -> None:
+    """Two dispatches that both see a job stalled: had both handed it back, the second would have
+    queued it again while a living worker already ran it (two steps of one session at once)."""
+
+    async def scenario() -> None:
+        async with harness(Counter()) as steps:
+            engine, handed_back = steps.engine, []
+            retry = engine.app.job_manager.retry_job
+
+            async def counted(job: Any, *args: Any, **kwargs: Any) -> None:
+                handed_back.append(job.id)
+                await retry(job, *args, **kwargs)
+
+            engine.app.job_manager.retry_job = counted  # type: ignore[method-assign]
+            job_id = await engine._step_task.configure(
+                lock="play:play-gone", queueing_lock="step:play-gone", schedule_in={"hours": 1}
+            ).defer_async(play_id="play-gone")
+            # what a replica killed in the middle of the job leaves: doing, and no living worker
+            await engine._execute(
+                "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL WHERE id = %(id)s",
+                id=job_id,
+            )
+            await asyncio.gather(engine._take_over_stalled(), engine._take_over_stalled())
+            assert handed_back == [job_id]
+
+    asyncio.run(scenario())
