@@ -2,7 +2,9 @@
 
 Sessions by status and findings by code and severity come from the store; LLM calls and tokens, GitHub
 issues and outside-system failures from the incidents' own counts (their checkpointed state); calls to
-outside systems, by outcome, and how long they took (a histogram) from `tools/calls.py`'s registry.
+outside systems, by outcome, and how long they took (a histogram) from `tools/calls.py`'s registry; the
+passes, how long steps take and how long after its line a finding's incident opened from
+`runtime/metrics.py`'s.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from api.store import SessionStore
+from runtime import metrics as engine_metrics
 from runtime.engine import Engine
 from tools import calls
 
@@ -68,8 +71,9 @@ async def render(store: SessionStore, scheduler: Engine) -> bytes:
         registry=registry,
     )
     failures.set(usage["outside_errors"])
-    Gauge("healer_passes", "Session passes run since start", registry=registry).set(scheduler.passes_run)
     Gauge("healer_running_sessions", "Sessions with a run in this process", registry=registry).set(
         len(await scheduler.running())
     )
-    return generate_latest(registry) + generate_latest(calls.REGISTRY)
+    return (
+        generate_latest(registry) + generate_latest(calls.REGISTRY) + generate_latest(engine_metrics.REGISTRY)
+    )

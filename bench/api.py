@@ -287,13 +287,13 @@ def timed_get(url: str, path: str, timeout_s: float) -> tuple[httpx.Response | s
 
 
 def passes_run(url: str, timeout_s: float) -> int | None:
-    """`healer_passes` of /metrics: session passes the scheduler ran since the server started."""
+    """`healer_passes_total` of /metrics: session passes the scheduler ran since the server started."""
     response, _ = timed_get(url, "/metrics", timeout_s)
     if isinstance(response, str) or response.status_code != 200:
         return None
     for line in response.text.splitlines():
         name, _, value = line.partition(" ")
-        if name == "healer_passes":
+        if name == "healer_passes_total":
             return int(float(value))
     return None
 
@@ -317,7 +317,7 @@ def server_figures(url: str, timeout_s: float) -> dict[str, str]:
     if metrics.status_code == 200:
         for line in metrics.text.splitlines():
             name, _, value = line.partition(" ")
-            if name in ("healer_running_sessions", "healer_passes"):
+            if name in ("healer_running_sessions", "healer_passes_total"):
                 figures[name] = f"{int(float(value)):,}"
     return figures
 

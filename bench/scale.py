@@ -278,6 +278,7 @@ def run(sessions: int, args: argparse.Namespace) -> dict[str, Any]:
         CountingLoki(loki_url) as loki,
         KubernetesEmulator("bench-0", "unused", emulated, clock=time.time_ns) as kube,
     ):
+        kube.watch_every_s = 1.0  # nothing changes in the cluster during the bench
         plays = [Play(run.play_id or "", kube.namespace_of(run), kube.pod_name(run)) for run in emulated]
         env = {
             k: v
@@ -361,7 +362,7 @@ def main() -> None:
         "--idle-seconds",
         type=float,
         default=30.0,
-        help="length of the idle phase: at least HEALER_CATCHUP_S, so that it holds the timed passes",
+        help="length of the idle phase (a followed session's timed pass comes every HEALER_CATCHUP_S, 300 s)",
     )
     parser.add_argument(
         "--active", type=float, default=0.1, help="share of the sessions whose pod logs in a second of load"

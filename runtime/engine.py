@@ -27,10 +27,12 @@ from graph.config import HealerSettings
 from graph.context import HealerContext, NamespaceClusters, NamespaceLines
 from graph.session import SessionStart
 from graph.state import Json
+from runtime import metrics
 from runtime.clusters import ClusterWatches
 from runtime.runner import IncidentView, PlayRunner, compiled
 from runtime.services import live_context
 from runtime.tails import NamespaceTails
+from tools.timestamps import parse_rfc3339_ns
 
 log = logging.getLogger("healer.engine")
 ContextFactory = Callable[
@@ -156,15 +158,19 @@ class Engine(ABC):
     ) -> tuple[list[IncidentView], Json]:
         """One step of the session; `progress` is updated in place. Returns the incidents as published
         and the pass's values (empty once the play is over)."""
-        values: Json = {}
+        began, values = time.perf_counter(), {}
         if not progress.over:
             values = await runner.run_pass()
             self.passes_run += 1
+            metrics.PASSES.inc()
+            for delay_s in finding_delays_s(values, self.clock()):
+                metrics.FINDING_DELAY.observe(delay_s)
         views = await runner.all_incidents(values or None)
         if any(runner.due(view, self.clock()) for view in views):
             await runner.run_due_incidents(views=views)
             views = await runner.all_incidents()
         views = await self._publish(session.play_id, runner, values if not progress.over else None, views)
+        metrics.STEP_SECONDS.observe(time.perf_counter() - began)
         if progress.over:
             return views, values
         if values.get("lines_seen", 0) != progress.lines_seen:
@@ -262,6 +268,18 @@ class Engine(ABC):
             if any(getattr(session, key) != value for key, value in changes.items()):
                 await self.store.save(session.model_copy(update=changes | {"last_updated": rfc3339()}))
         return views
+
+
+def finding_delays_s(values: Json, now_ns: int) -> list[float]:
+    """For each incident the pass opened from a log line: how long after the line's timestamp."""
+    delays = []
+    for fingerprint in values.get("opened", []):
+        finding = values.get("seeds", {}).get(fingerprint, {}).get("finding", {})
+        if finding.get("line_no") is not None and finding.get("timestamp"):
+            line_ns = parse_rfc3339_ns(finding["timestamp"])
+            if line_ns is not None:
+                delays.append(max(0.0, (now_ns - line_ns) / 1e9))
+    return delays
 
 
 def timed_step_in_s(

@@ -431,7 +431,11 @@ def test_sessions_survive_kill_9_and_their_runs_continue(tmp_path: Path) -> None
         while True:
             metrics = httpx.get(f"{url}/metrics").text
             passes = float(
-                next(line.split()[1] for line in metrics.splitlines() if line.startswith("healer_passes "))
+                next(
+                    line.split()[1]
+                    for line in metrics.splitlines()
+                    if line.startswith("healer_passes_total ")
+                )
             )
             if passes >= 4:  # both active sessions run passes again, from their checkpoints
                 break
