@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -170,17 +170,43 @@ def replicas(
                 process.kill()
 
 
-async def start_sessions(bases: list[str], plays: list[tuple[str, str]]) -> None:
-    limit = asyncio.Semaphore(16)
+@dataclass
+class Starts:
+    """How starting the sessions through the API went: the slowest start, and the starts sent again after
+    the connection dropped (a 409 on the second try means the first one had landed)."""
+
+    slowest_s: float = 0.0
+    retried: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+async def start_sessions(bases: list[str], plays: list[tuple[str, str]]) -> Starts:
+    limit, starts = asyncio.Semaphore(16), Starts()
     async with httpx.AsyncClient(timeout=60) as http:
 
         async def start(n: int, play_id: str, namespace: str) -> None:
+            body = {"play_id": play_id, "repository": "5dlabs/cto-parallel-test", "namespace": namespace}
             async with limit:
-                body = {"play_id": play_id, "repository": "5dlabs/cto-parallel-test", "namespace": namespace}
-                answer = await http.post(f"{bases[n % len(bases)]}/api/v1/session/start", json=body)
-                answer.raise_for_status()
+                for attempt in range(3):
+                    began = time.monotonic()
+                    try:
+                        answer = await http.post(f"{bases[n % len(bases)]}/api/v1/session/start", json=body)
+                    except httpx.TransportError as error:
+                        starts.retried += 1
+                        starts.errors.append(
+                            f"{time.strftime('%X')} {type(error).__name__} {error} after "
+                            f"{time.monotonic() - began:.1f} s"
+                        )
+                        continue
+                    starts.slowest_s = max(starts.slowest_s, time.monotonic() - began)
+                    if answer.status_code == 409 and attempt:
+                        return
+                    answer.raise_for_status()
+                    return
+                raise SystemExit(f"session {play_id} could not be started: {starts.errors[-3:]}")
 
         await asyncio.gather(*(start(n, p, ns) for n, (p, ns) in enumerate(plays)))
+    return starts
 
 
 def steps(database_url: str) -> int:
@@ -207,38 +233,104 @@ class Play:
     pod: str
 
 
-def load(loki_url: str, base: str, plays: list[Play], seconds: float, active_share: float) -> list[float]:
+def push_load(
+    loki_url: str, plays: list[Play], seconds: float, active_share: float, panic_at: dict[str, int]
+) -> int:
     """For `seconds`, every second a different `active_share` of the sessions' pods log a few ordinary
-    lines; a session's first active second also logs a panic. The delay from each panic's timestamp to its
-    session's finding in the API (polled once a second) is a sample."""
+    lines; a session's first active second also logs a panic, whose timestamp goes into `panic_at`. The
+    seconds keep to the wall clock: one that ran late is not made up. Returns the seconds pushed."""
     turns = max(1, round(1 / active_share))
-    panic_at: dict[str, int] = {}
-    reported: dict[str, float] = {}
     began, tick = time.monotonic(), 0
     with httpx.Client(timeout=60) as http:
-        while time.monotonic() - began < seconds + 120 and len(reported) < len(plays):
-            if time.monotonic() - began < seconds:
-                by_namespace: dict[str, dict[str, list[tuple[int, str]]]] = {}
-                now = time.time_ns() // 1000 * 1000
-                for n, play in enumerate(plays):
-                    if (n + tick) % turns:
-                        continue
-                    lines = [(now + i * 1000, f"INFO step {i}: cargo check ok") for i in range(3)]
-                    if play.play_id not in panic_at:
-                        panic_at[play.play_id] = now + 5000
-                        lines.append((panic_at[play.play_id], PANIC))
-                    by_namespace.setdefault(play.namespace, {})[play.pod] = lines
-                for namespace, pods in by_namespace.items():
-                    push(http, loki_url, namespace, pods)
-                tick += 1
+        while (second := int(time.monotonic() - began)) < seconds:
+            by_namespace: dict[str, dict[str, list[tuple[int, str]]]] = {}
+            now, panicking = time.time_ns() // 1000 * 1000, []
+            for n, play in enumerate(plays):
+                if (n + second) % turns:
+                    continue
+                lines = [(now + i * 1000, f"INFO step {i}: cargo check ok") for i in range(3)]
+                if play.play_id not in panic_at:
+                    lines.append((now + 5000, PANIC))
+                    panicking.append(play.play_id)
+                by_namespace.setdefault(play.namespace, {})[play.pod] = lines
+            for namespace, pods in by_namespace.items():
+                push(http, loki_url, namespace, pods)
+            panic_at.update(dict.fromkeys(panicking, now + 5000))
+            tick += 1
+            time.sleep(max(0.0, second + 1 - (time.monotonic() - began)))
+    return tick
+
+
+@dataclass
+class Findings:
+    """When each session's panic showed in the session API, and what listing the sessions cost."""
+
+    delays: list[float] = field(default_factory=list)
+    listings_s: list[float] = field(default_factory=list)
+
+
+def watch_findings(base: str, panic_at: dict[str, int], until: float, expected: int) -> Findings:
+    """Lists the active sessions as often as the API answers (at most once a second) until each of
+    `expected` sessions shows a detection for its panic or `until` (monotonic) passes."""
+    findings, reported = Findings(), set()
+    with httpx.Client(timeout=120) as http:
+        while time.monotonic() < until and len(reported) < expected:
+            asked = time.monotonic()
             listed = http.get(f"{base}/api/v1/sessions/active").json()["sessions"]
             seen = time.time_ns()
+            findings.listings_s.append(time.monotonic() - asked)
             for summary in listed:
                 play_id = summary["play_id"]
                 if summary["issue_count"] and play_id not in reported and play_id in panic_at:
-                    reported[play_id] = (seen - panic_at[play_id]) / 1e9
-            time.sleep(max(0.0, 1.0 - (time.monotonic() - began - tick + 1)))
-    return list(reported.values())
+                    reported.add(play_id)
+                    findings.delays.append((seen - panic_at[play_id]) / 1e9)
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - asked)))
+    return findings
+
+
+def opened_delays(bases: list[str]) -> dict[float, float]:
+    """The replicas' `healer_finding_delay_seconds` buckets, summed: upper bound → count at or below."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    buckets: dict[float, float] = {}
+    for base in bases:
+        text = httpx.get(f"{base}/metrics", timeout=60).text
+        for family in text_string_to_metric_families(text):
+            if family.name != "healer_finding_delay_seconds":
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    bound = float(sample.labels["le"])
+                    buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    return buckets
+
+
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> str:
+    """The bucket a quantile of the observations between two scrapes falls in, as `≤ bound`."""
+    counts = sorted((bound, after[bound] - before.get(bound, 0.0)) for bound in after)
+    total = counts[-1][1] if counts else 0
+    if not total:
+        return "none"
+    for bound, cumulative in counts:
+        if cumulative >= q * total:
+            return f"≤ {bound:g} s" if bound != float("inf") else f"> {counts[-2][0]:g} s"
+    return "none"
+
+
+def settle(database_url: str, interval_s: float) -> float:
+    """Waits until every session has had its first step, then two intervals more (its catch-up); how long
+    that took."""
+    import psycopg
+
+    began = time.monotonic()
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        while time.monotonic() - began < 600:
+            row = connection.execute("SELECT count(*) FROM healer_schedule WHERE steps < 1").fetchone()
+            if row and not row[0]:
+                break
+            time.sleep(1)
+    time.sleep(2 * interval_s)
+    return time.monotonic() - began
 
 
 def measure(
@@ -295,17 +387,27 @@ def run(sessions: int, args: argparse.Namespace) -> dict[str, Any]:
         with replicas(args.replicas, env, args.interval, folder) as running:
             bases, pids = [b for b, _ in running], [p for _, p in running]
             began = time.monotonic()
-            asyncio.run(start_sessions(bases, [(p.play_id, p.namespace) for p in plays]))
+            starts = asyncio.run(start_sessions(bases, [(p.play_id, p.namespace) for p in plays]))
             started_s = time.monotonic() - began
-            time.sleep(2 * args.interval)  # every session's first pass, and its catch-up
+            settled_s = settle(database_url, args.interval)
             idle = measure(pids, args.idle_seconds, loki, kube, database_url)
-            delays: list[float] = []
+            panic_at: dict[str, int] = {}
+            opened_before = opened_delays(bases)
             pusher = threading.Thread(
-                target=lambda: delays.extend(load(loki_url, bases[0], plays, args.seconds, args.active))
+                target=push_load, args=(loki_url, plays, args.seconds, args.active, panic_at)
             )
             pusher.start()
+            findings: list[Findings] = []
+            watcher = threading.Thread(
+                target=lambda: findings.append(
+                    watch_findings(bases[0], panic_at, time.monotonic() + args.seconds + 120, len(plays))
+                )
+            )
+            watcher.start()
             loaded = measure(pids, args.seconds, loki, kube, database_url)
             pusher.join()
+            watcher.join()
+            opened_after = opened_delays(bases)
             tails = loki.counts["tails"]
     return {
         "sessions": sessions,
@@ -313,7 +415,11 @@ def run(sessions: int, args: argparse.Namespace) -> dict[str, Any]:
         "idle": idle,
         "load": loaded,
         "per_interval": {"idle": args.interval / args.idle_seconds, "load": args.interval / args.seconds},
-        "delays": delays,
+        "starts": starts,
+        "settled_s": settled_s,
+        "findings": findings[0] if findings else Findings(),
+        "panics": len(panic_at),
+        "opened": {q: bucket_quantile(opened_before, opened_after, q) for q in (0.5, 0.99)},
         "tails": tails,
         "folder": str(folder),
     }
@@ -324,9 +430,11 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
         f"\n{result['sessions']} sessions, {args.replicas} replicas, {args.namespaces} namespaces, "
         f"--interval {args.interval} s, {args.active:.0%} of the pods logging each second of load"
     )
+    starts: Starts = result["starts"]
     print(
-        f"  started through the API in {result['started_s']:.1f} s; "
-        f"Loki tails opened: {result['tails']} (one per namespace per replica)"
+        f"  started through the API in {result['started_s']:.1f} s (slowest start {starts.slowest_s:.1f} s, "
+        f"{starts.retried} sent again after a dropped connection), every session's first steps done "
+        f"{result['settled_s']:.1f} s later; Loki tails opened: {result['tails']} (one per namespace per replica)"
     )
     for phase in ("idle", "load"):
         figures, k = result[phase], result["per_interval"][phase]
@@ -338,15 +446,26 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
             f"{figures['kube'] * k:7.1f}   steps/s {figures['steps'] / seconds:6.1f}   "
             f"CPU per replica {cpu}   RSS MiB {rss}"
         )
-    delays = sorted(result["delays"])
+    findings: Findings = result["findings"]
+    delays = sorted(findings.delays)
+    listing = (
+        f"; listing the active sessions took {statistics.median(findings.listings_s):.2f} s (median)"
+        if findings.listings_s
+        else ""
+    )
     if delays:
         p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
         print(
             f"  panic line → finding in the API: p50 {statistics.median(delays):.1f} s, p99 {p99:.1f} s "
-            f"({len(delays)} of {result['sessions']} sessions reported their pod's panic)"
+            f"({len(delays)} of the {result['panics']} panics pushed showed{listing})"
         )
     else:
-        print("  panic line → finding: no session reported its panic within 120 s of the load phase")
+        print(f"  panic line → finding: none of the {result['panics']} panics showed within 120 s{listing}")
+    opened = result["opened"]
+    print(
+        f"  panic line → incident opened (the replicas' healer_finding_delay_seconds): "
+        f"p50 {opened[0.5]}, p99 {opened[0.99]}"
+    )
 
 
 def main() -> None:
