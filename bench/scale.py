@@ -118,6 +118,13 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (every process: Loki, Postgres, the bench too)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -336,7 +343,8 @@ def settle(database_url: str, interval_s: float) -> float:
 def measure(
     pids: list[int], seconds: float, loki: CountingLoki, kube: KubernetesEmulator, database_url: str
 ) -> dict:
-    cpu0, queries0, kube0, steps0 = (
+    busy0, cpu0, queries0, kube0, steps0 = (
+        machine_busy_s(),
         [cpu_s(p) for p in pids],
         loki.queries,
         len(kube.requests),
@@ -349,6 +357,7 @@ def measure(
         "kube": len(kube.requests) - kube0,
         "steps": steps(database_url) - steps0,
         "cpu": [(b - a) / seconds for a, b in zip(cpu0, cpu1, strict=True)],
+        "machine": (machine_busy_s() - busy0) / seconds,
         "rss": [rss_mib(p) for p in pids],
     }
 
@@ -444,7 +453,8 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
         print(
             f"  {phase:<4}  Loki queries/interval {figures['loki'] * k:7.1f}   Kubernetes requests/interval "
             f"{figures['kube'] * k:7.1f}   steps/s {figures['steps'] / seconds:6.1f}   "
-            f"CPU per replica {cpu}   RSS MiB {rss}"
+            f"CPU per replica {cpu}   RSS MiB {rss}   machine busy {figures['machine']:.2f} of "
+            f"{os.cpu_count()} cores"
         )
     findings: Findings = result["findings"]
     delays = sorted(findings.delays)

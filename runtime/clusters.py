@@ -202,6 +202,19 @@ class ClusterWatches:
         watch = self._watches.get(namespace)
         return watch is not None and watch.ready and not watch.failing
 
+    def running_pods(self, namespace: str) -> list[str]:
+        """The pods of the plays' CodeRuns in the namespace running now (those of Healer's own runs and
+        the excluded left out), as far as its watch knows them."""
+        watch = self._watches.get(namespace)
+        if watch is None:
+            return []
+        runs = [run for run in list(watch.runs.values()) if not run.excluded]
+        return [
+            pod.name
+            for pod in list(watch.pods.values())
+            if pod.phase == "Running" and not pod.excluded and play_of_pod(pod, runs, watch.play_label)
+        ]
+
     def plays_of(self, namespace: str, pods: Iterable[str]) -> set[str]:
         """The plays the pods belong to, as far as the namespace's watch knows them."""
         watch = self._watches.get(namespace)

@@ -31,7 +31,7 @@ from runtime import metrics
 from runtime.clusters import ClusterWatches
 from runtime.runner import IncidentView, PlayRunner, compiled
 from runtime.services import live_context
-from runtime.tails import NamespaceTails
+from runtime.tails import LineFollowers
 from tools.timestamps import parse_rfc3339_ns
 
 log = logging.getLogger("healer.engine")
@@ -67,12 +67,13 @@ class Engine(ABC):
         contexts: ContextFactory = live_context,
         feeds: NamespaceLines | None = None,
         clusters: NamespaceClusters | None = None,
-        tails: NamespaceTails | None = None,
+        tails: LineFollowers | None = None,
     ) -> None:
         self.settings, self.store, self.checkpointer = settings, store, checkpointer
         # the Loki lines, CodeRuns and pods this process's sessions share, per namespace (runtime/feeds.py)
         self.feeds, self.clusters = feeds, clusters
-        # one Loki tail per namespace (runtime/tails.py): new lines wake the sessions they concern
+        # one Loki tail per namespace (runtime/tails.py), or without a Loki the pods' followed logs
+        # (runtime/pod_logs.py): new lines wake the sessions they concern
         self.tails = tails
         if tails is not None:
             tails.bind(self._lines_arrived)
@@ -208,11 +209,14 @@ class Engine(ABC):
         )
 
     def _followed(self, runner: PlayRunner) -> bool:
-        """Whatever the session reads tells of its changes now: its namespace's Loki tail is connected,
-        its cluster is watched (or not read at all), and no pull requests are polled on GitHub."""
+        """Whatever the session reads tells of its changes now: its lines are followed (its namespace's
+        Loki tail is connected, or without a Loki its pods' logs are followed), its cluster is watched
+        (or not read at all), and no pull requests are polled on GitHub."""
         namespace = runner.session.namespace or "default"
         context = runner.context
-        if self.tails is None or not self.tails.live(namespace) or context.loki is None:
+        if self.tails is None or not self.tails.live(namespace):
+            return False
+        if context.loki is None and context.kube is None:
             return False
         if context.kube is not None and not (
             isinstance(self.clusters, ClusterWatches) and self.clusters.live(namespace)

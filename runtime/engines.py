@@ -20,6 +20,7 @@ from runtime.clusters import ClusterWatches
 from runtime.engine import Engine
 from runtime.feeds import NamespaceFeeds
 from runtime.local import Scheduler
+from runtime.pod_logs import PodLogFollowers
 from runtime.services import live_context, shared_clients
 from runtime.tails import NamespaceTails
 from tools.kubernetes import KubeError, api_client_from_environment
@@ -36,6 +37,8 @@ def engine_kind(settings: HealerSettings) -> str:
     return settings.engine
 
 
+# the followed pod logs' connections kept open (each followed log holds one of its own while it runs)
+FOLLOWED_PODS = 1024
 FEED_REFRESH_S = 1.0  # at most one Loki read per namespace per second, whatever the number of sessions
 
 
@@ -45,7 +48,8 @@ async def open_engine(
 ) -> AsyncIterator[Engine]:
     """The engine the settings choose, with what its sessions share: one set of outside clients (their
     contexts borrow them, unless `contexts` says otherwise), one Loki feed and tail per namespace, and one
-    Kubernetes watch per namespace (on a client of its own: its watches hold their connections)."""
+    Kubernetes watch per namespace (on a client of its own: its watches hold their connections); without
+    a Loki, the followed logs of the pods (on the watches' client) in place of the tails."""
     async with contextlib.AsyncExitStack() as stack:
         clients = await stack.enter_async_context(shared_clients(settings))
         if options.get("contexts") is None:
@@ -63,6 +67,12 @@ async def open_engine(
                 stack.callback(options["clusters"].close)
             except (ConfigException, OSError, KubeError) as error:
                 log.warning("kubernetes: no shared view: %s", error)
+            else:
+                if clients.loki is None and "tails" not in options:  # no Loki: the pods' logs, followed
+                    following = api_client_from_environment(settings.kubeconfig, connections=FOLLOWED_PODS)
+                    stack.callback(following.close)
+                    options["tails"] = PodLogFollowers(following, options["clusters"])
+                    stack.push_async_callback(options["tails"].close)
         engine = await stack.enter_async_context(_engine(settings, store, saver, **options))
         yield engine
 

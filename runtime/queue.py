@@ -25,10 +25,14 @@ import contextlib
 import logging
 import os
 import socket
+import time
+import weakref
 from collections import OrderedDict
 from typing import Any
 
 import procrastinate
+import psycopg
+import psycopg_pool
 from procrastinate import exceptions as queue_errors
 from procrastinate.jobs import Status
 
@@ -96,6 +100,31 @@ WHERE play_id IN (SELECT play_id FROM healer_schedule WHERE due_at <= now()
 RETURNING play_id"""
 
 
+class RecentlyUsedCheck:
+    """The check procrastinate's pool runs on every connection it lends, `check_connection`, is a round
+    trip each time: a step makes a dozen queries on that pool. A connection lent within `fresh_s` is lent
+    again unchecked (a Postgres that went away since fails that one query, and the pool drops the
+    connection); one idle for longer is checked as before. (Not the pool's `reset` callback to note when
+    a connection comes back: with one, every return waits its turn on the pool's few worker tasks.)"""
+
+    def __init__(self, fresh_s: float = 5.0) -> None:
+        self.fresh_s = fresh_s
+        self._lent: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def check(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        now = time.monotonic()
+        if now - self._lent.get(connection, float("-inf")) > self.fresh_s:
+            await psycopg_pool.AsyncConnectionPool.check_connection(connection)
+        self._lent[connection] = now
+
+
+def queue_pool(**options: Any) -> psycopg_pool.AsyncConnectionPool:
+    """procrastinate's pool, with `RecentlyUsedCheck` in place of its check on every loan."""
+    return psycopg_pool.AsyncConnectionPool(**options | {"check": RecentlyUsedCheck().check})
+
+
 def replica_name(configured: str | None = None) -> str:
     return configured or f"{socket.gethostname()}-{os.getpid()}"
 
@@ -124,7 +153,10 @@ class QueueEngine(Engine):
         # since is built afresh (the checkpoints may hold what that replica left half done).
         self.runners_kept = runners_kept
         self._kept: OrderedDict[str, tuple[contextlib.AsyncExitStack, PlayRunner]] = OrderedDict()
-        self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=self.url))
+        self._usage_noted: dict[str, dict[str, int]] = {}  # of the sessions kept: what was last written
+        self.app = procrastinate.App(
+            connector=procrastinate.PsycopgConnector(conninfo=self.url, pool_factory=queue_pool)
+        )
         self._step_task = self.app.task(name=STEP, queue=QUEUE)(self._session_step)
         self._decide_task = self.app.task(name=DECIDE, queue=QUEUE)(self._decide_step)
         self.app.periodic(cron="* * * * * *")(self.app.task(name=DISPATCH, queue=QUEUE)(self._dispatch))
@@ -269,6 +301,7 @@ class QueueEngine(Engine):
         return runner
 
     async def _let_go(self, play_id: str) -> None:
+        self._usage_noted.pop(play_id, None)
         kept = self._kept.pop(play_id, None)
         if kept is not None:
             with contextlib.suppress(Exception):  # closing clients: nothing to save
@@ -323,6 +356,9 @@ class QueueEngine(Engine):
             await self._defer_step(play_id)
 
     async def _note_usage(self, play_id: str, counts: dict[str, int]) -> None:
+        if self._usage_noted.get(play_id) == counts:  # most steps: as this replica last wrote it
+            return
+        self._usage_noted[play_id] = counts
         await self._execute(
             "UPDATE healer_schedule SET usage = %(usage)s WHERE play_id = %(play_id)s",
             usage=counts,  # the connector sends a dict as jsonb

@@ -15,12 +15,28 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from typing import Protocol
 
 from tools.loki import LokiClient, LokiError, TailBatch, selector
 
 log = logging.getLogger("healer.tails")
 # (namespace, pods whose lines arrived, or None: every session of the namespace)
 OnLines = Callable[[str, set[str] | None], Awaitable[None]]
+
+
+class LineFollowers(Protocol):
+    """What tells the engine that lines came: a Loki tail per namespace (`NamespaceTails`), or without a
+    Loki the followed logs of the pods (runtime/pod_logs.py)."""
+
+    def bind(self, on_lines: OnLines) -> None: ...
+
+    def follow(self, namespaces: Iterable[str]) -> None:
+        """Follow exactly `namespaces`."""
+
+    def live(self, namespace: str) -> bool:
+        """The namespace's new lines are told as they come, now."""
+
+    async def close(self) -> None: ...
 
 
 def pods_of(batch: TailBatch) -> set[str]:

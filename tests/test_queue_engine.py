@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import psycopg
 import pytest
 
 from api.models import Session, rfc3339
@@ -24,7 +25,7 @@ from graph.config import HealerSettings, settings_from
 from graph.context import HealerContext
 from graph.session import SessionStart
 from runtime.engine import Progress
-from runtime.queue import QueueEngine
+from runtime.queue import QueueEngine, RecentlyUsedCheck
 from tests.conftest import scratch_postgres
 from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator
 from tools.kubernetes import KubernetesTools, api_client
@@ -224,5 +225,27 @@ def test_a_stalled_job_is_handed_back_once_by_dispatches_side_by_side() -> None:
             )
             await asyncio.gather(engine._take_over_stalled(), engine._take_over_stalled())
             assert handed_back == [job_id]
+
+    asyncio.run(scenario())
+
+
+def test_the_queue_pool_checks_only_connections_not_used_lately() -> None:
+    """A connection lent moments ago is lent again unchecked (no round trip); one not lent lately is
+    checked, so one whose server went away is not lent."""
+
+    async def scenario() -> None:
+        with scratch_postgres() as url:
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+                backend = connection.info.backend_pid
+                recently, lately = RecentlyUsedCheck(fresh_s=60), RecentlyUsedCheck(fresh_s=0)
+                await recently.check(connection)
+                await lately.check(connection)
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
+                    await admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+                await recently.check(connection)  # not asked: it would have failed
+                with pytest.raises(psycopg.OperationalError):
+                    await RecentlyUsedCheck(fresh_s=60).check(connection)  # never lent by this one
+                with pytest.raises(psycopg.OperationalError):
+                    await lately.check(connection)
 
     asyncio.run(scenario())

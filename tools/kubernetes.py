@@ -131,9 +131,14 @@ def label_selector(labels: dict[str, str]) -> str:
     return ",".join(f"{name}={value}" for name, value in labels.items())
 
 
-def api_client_from_environment(kubeconfig: str | None = None, context: str | None = None) -> k8s.ApiClient:
-    """In a pod, the service account; elsewhere the kubeconfig (`KUBECONFIG` or `~/.kube/config`)."""
+def api_client_from_environment(
+    kubeconfig: str | None = None, context: str | None = None, *, connections: int | None = None
+) -> k8s.ApiClient:
+    """In a pod, the service account; elsewhere the kubeconfig (`KUBECONFIG` or `~/.kube/config`).
+    `connections`: how many it keeps open (urllib3's pool; more are opened when asked, and closed after)."""
     configuration = k8s.Configuration()
+    if connections is not None:
+        configuration.connection_pool_maxsize = connections
     if os.environ.get("KUBERNETES_SERVICE_HOST") and kubeconfig is None:
         k8s_config.load_incluster_config(client_configuration=configuration)
     else:
@@ -299,6 +304,30 @@ class KubernetesTools:
             timestamps=True,
         )
         return response.data.decode("utf-8", "replace")
+
+    def follow_pod_log(
+        self, name: str, *, since_seconds: int = 1, read_timeout_s: float = 300.0
+    ) -> Iterator[str]:
+        """`kubectl logs -f --timestamps`: the pod's lines (RFC 3339 timestamp first) from `since_seconds`
+        ago and then as they come, until its container ends, the connection drops or nothing came for
+        `read_timeout_s`. Raises the errors of `pod_logs`, and `KubeUnavailable` when the stream breaks."""
+        what = f"follow log of pod {name}"
+        watch = k8s_watch.Watch()
+        try:
+            yield from watch.stream(
+                self._core.read_namespaced_pod_log,
+                name,
+                self.namespace,
+                since_seconds=max(1, since_seconds),
+                timestamps=True,
+                _request_timeout=(self._timeout_s, read_timeout_s),
+            )
+        except ApiException as error:
+            raise _mapped(what, error) from None
+        except Urllib3Error as error:
+            raise KubeUnavailable(f"{what}: the stream broke: {redact(str(error))}") from None
+        finally:
+            watch.stop()
 
     def _json(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         with timed("kubernetes"):

@@ -433,6 +433,38 @@ class KubernetesEmulator(Loopback):
             first = False
             self._closing.wait(self.watch_every_s)
 
+    def follow_log(self, path: str, query: dict[str, str]) -> Iterator[str]:
+        """A pod's log with `?follow=true`: what `log` answers now, then each line added to the run's log
+        as the clock moves, until the pod is no longer running or the emulator closes (the kubelet ends
+        the stream when the container ends)."""
+        now, route = self.clock(), self._route(path)
+        if route["resource"] != "pods" or not route["log"]:
+            raise Failure(400, "BadRequest", "follow is only served on a pod's log", {})
+        named = [
+            found
+            for found in self._found("pods", route["namespace"], now)
+            if found[1]["metadata"]["name"] == route["name"]
+        ]
+        if not named:
+            raise Failure(404, "NotFound", f'pods "{route["name"]}" not found', {"name": route["name"]})
+        run, pod = named[0]
+        first = self.log(run, pod, query, now)
+        whole = {key: value for key, value in query.items() if key not in ("sinceSeconds", "tailLines")}
+        return self._followed(run, whole, first, len(self.log(run, pod, whole, now).splitlines()))
+
+    def _followed(self, run: EmulatedRun, whole: dict[str, str], first: str, sent: int) -> Iterator[str]:
+        if first:
+            yield first
+        while not self._closing.wait(self.watch_every_s):
+            now = self.clock()
+            pod = self.pod(run, now)
+            if pod is None or pod["status"]["phase"] != "Running":
+                return
+            lines = self.log(run, pod, whole, now).splitlines(keepends=True)
+            if len(lines) > sent:
+                yield "".join(lines[sent:])
+                sent = len(lines)
+
     def answer(self, path: str, query: dict[str, str]) -> tuple[int, str, str]:
         """Status, content type and body of a GET of `path`."""
         now, route = self.clock(), self._route(path)
@@ -473,6 +505,9 @@ def _handler(emulator: KubernetesEmulator) -> type[BaseHTTPRequestHandler]:
                 if query.get("watch") in ("true", "1"):
                     self._stream(emulator.watch(url.path, query))
                     return
+                if query.get("follow") == "true":
+                    self._stream(emulator.follow_log(url.path, query), "text/plain")
+                    return
                 status, content_type, text = emulator.answer(url.path, query)
             except Failure as failure:
                 status, content_type, text = failure.code, "application/json", _json(failure.status)
@@ -486,10 +521,10 @@ def _handler(emulator: KubernetesEmulator) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def _stream(self, lines: Iterator[str]) -> None:
-            """A watch: one JSON event a line, chunked, as the API server sends it."""
+        def _stream(self, lines: Iterator[str], content_type: str = "application/json") -> None:
+            """A watch (one JSON event a line) or a followed log, chunked, as the API server sends it."""
             self.send_response_only(200)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             try:
