@@ -88,4 +88,10 @@ def facts_about(agent: str | None, finding: Json, pass_values: Json) -> list[str
                 for c in pod.get("containers", [])
             )
             facts.append(f"pod {pod['name']}: {pod['phase']}" + (f"; containers: {states}" if states else ""))
+            facts += [
+                f"pod {pod['name']} event {event['reason']}"
+                + (f" (×{event['count']})" if event.get("count", 1) > 1 else "")
+                + f": {event['message'][:300]}"
+                for event in (pod.get("warnings") or [])[-2:]
+            ]
     return facts[:12]

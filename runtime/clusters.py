@@ -1,10 +1,13 @@
-"""One Kubernetes watch per namespace (issue 12): its CodeRuns and pods are listed once, then followed by
+"""One Kubernetes watch per namespace (issue 12): its CodeRuns, pods and pod events are listed once, then followed by
 watches from the list's resourceVersion, and listed again when the API server answers 410 Gone (the
 version is too old) or a watch fails. Every session of the namespace reads its play from this view
 instead of listing, and a change wakes the sessions of the play it concerns, as the Loki tails do for
 lines (runtime/tails.py).
 
-The kubernetes client is synchronous: each watch runs in a thread of its own (two a namespace) and hands
+The pods' Warning events are watched too (FailedScheduling, BackOff, Evicted, …): a pod that is not
+running as it should carries its newest ones, the why of what the state rules see.
+
+The kubernetes client is synchronous: each watch runs in a thread of its own (three a namespace) and hands
 what changed to the event loop. A view whose watch is down answers from what it last saw for
 `stale_after_s`, then raises `KubeUnavailable`: the session shows Kubernetes as degraded.
 """
@@ -19,11 +22,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from tools.kubernetes import (
+    WARNINGS_KEPT,
     CodeRunState,
     KubeError,
+    KubeForbidden,
     KubeGone,
     KubernetesTools,
     KubeUnavailable,
+    PodEvent,
     PodState,
     Watched,
 )
@@ -51,6 +57,11 @@ def pods_of_run(run: CodeRunState, pods: Iterable[PodState]) -> list[PodState]:
     return sorted(mine, key=lambda p: p.started_at.timestamp() if p.started_at else _EPOCH, reverse=True)
 
 
+def _seen_at(event: PodEvent) -> float:
+    moment = event.last_seen or event.first_seen
+    return moment.timestamp() if moment else _EPOCH
+
+
 class NamespaceWatch:
     def __init__(
         self,
@@ -65,6 +76,7 @@ class NamespaceWatch:
         self.retry_s, self.timeout_s = retry_s, timeout_s
         self.runs: dict[str, CodeRunState] = {}
         self.pods: dict[str, PodState] = {}
+        self.warnings: dict[str, PodEvent] = {}  # the Warning events about pods, by the event's name
         self.listed: set[Watched] = set()  # the kinds listed at least once
         self.failing: dict[Watched, tuple[float, str]] = {}  # since (monotonic), the error
         self.lists = self.watches = 0
@@ -73,7 +85,7 @@ class NamespaceWatch:
             threading.Thread(
                 target=self._follow, args=(what,), name=f"watch {what} {kube.namespace}", daemon=True
             )
-            for what in ("coderuns", "pods")
+            for what in ("coderuns", "pods", "events")
         ]
 
     def start(self) -> None:
@@ -86,7 +98,8 @@ class NamespaceWatch:
 
     @property
     def ready(self) -> bool:
-        return self.listed == {"coderuns", "pods"}
+        """The CodeRuns and pods are listed (the events only explain: a view can do without them)."""
+        return {"coderuns", "pods"} <= self.listed
 
     def down_for_s(self) -> float:
         """How long a watch of this namespace has been failing (0 while both are up)."""
@@ -97,7 +110,16 @@ class NamespaceWatch:
     def play(self, play_id: str) -> list[tuple[CodeRunState, list[PodState]]]:
         runs = [r for r in list(self.runs.values()) if r.labels.get(self.play_label) == play_id]
         pods = [pod for pod in list(self.pods.values()) if not pod.excluded]
-        return [(run, pods_of_run(run, pods)) for run in runs if not run.excluded]
+        return [
+            (run, [self._warned(pod) for pod in pods_of_run(run, pods)]) for run in runs if not run.excluded
+        ]
+
+    def _warned(self, pod: PodState) -> PodState:
+        """The pod with its newest Warning events, when it is not `healthy`."""
+        if pod.healthy:
+            return pod
+        about = sorted((e for e in list(self.warnings.values()) if e.object_name == pod.name), key=_seen_at)
+        return pod.model_copy(update={"warnings": about[-WARNINGS_KEPT:]}) if about else pod
 
     def _follow(self, what: Watched) -> None:
         version: str | None = None
@@ -123,7 +145,15 @@ class NamespaceWatch:
             except KubeError as error:
                 if self._stopped.is_set():
                     return  # its client closed under it
-                self.failing.setdefault(what, (time.monotonic(), str(error)))
+                if what == "events" and isinstance(error, KubeForbidden):
+                    # the events only explain: without the right to read them (RBAC) the view does without
+                    log.warning(
+                        "pod events cannot be read here; findings go without their why",
+                        extra={"namespace": self.kube.namespace, "error": str(error)},
+                    )
+                    return
+                if what != "events":  # a view without its events is still whole
+                    self.failing.setdefault(what, (time.monotonic(), str(error)))
                 log.warning(
                     "kubernetes watch failed; listing again",
                     extra={"namespace": self.kube.namespace, "kind": what, "error": str(error)},
@@ -137,20 +167,30 @@ class NamespaceWatch:
                 version = None
                 self._stopped.wait(self.retry_s)
 
-    def _replace(self, what: Watched, items: list[CodeRunState] | list[PodState]) -> None:
-        fresh = {item.name: item for item in items}
+    def _replace(self, what: Watched, items: list[CodeRunState] | list[PodState] | list[PodEvent]) -> None:
+        fresh = {
+            item.name: item for item in items if not isinstance(item, PodEvent) or item.type == "Warning"
+        }
         if what == "coderuns":
             self.runs = fresh  # type: ignore[assignment]
-        else:
+        elif what == "pods":
             self.pods = fresh  # type: ignore[assignment]
+        else:
+            self.warnings = fresh  # type: ignore[assignment]
 
-    def _apply(self, what: Watched, kind: str, item: CodeRunState | PodState) -> None:
-        held: dict = self.runs if what == "coderuns" else self.pods
+    def _apply(self, what: Watched, kind: str, item: CodeRunState | PodState | PodEvent) -> None:
+        if isinstance(item, PodEvent) and item.type != "Warning":
+            return
+        held: dict = {"coderuns": self.runs, "pods": self.pods, "events": self.warnings}[what]
         if kind == "DELETED":
             held.pop(item.name, None)
         else:
             held[item.name] = item
-        if isinstance(item, PodState):
+        if isinstance(item, PodEvent):
+            pod = self.pods.get(item.object_name)
+            play = play_of_pod(pod, list(self.runs.values()), self.play_label) if pod else None
+            self.tell({item.object_name}, {play} if play else set())
+        elif isinstance(item, PodState):
             play = play_of_pod(item, list(self.runs.values()), self.play_label)
             self.tell({item.name}, {play} if play else set())
         else:

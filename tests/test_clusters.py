@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from graph.triage.state_rules import state_findings
 from runtime.clusters import ClusterWatches
 from tests.emulators.kubernetes import EmulatedRun, KubernetesEmulator
 from tests.test_queue_engine import until
@@ -59,9 +60,10 @@ def test_the_view_answers_as_the_direct_reads_and_follows_changes_without_listin
                 assert [run.name for run, _ in await watches.play("cto", "play-other")] == [
                     "play-other-rex-t1"
                 ]
-                await until(lambda: _watching(emulator, 2))
+                await until(lambda: _watching(emulator, 3))
                 opened = len(emulator.requests) - before
-                assert opened == 4  # a list and a watch of CodeRuns and of pods, for both sessions
+                lists = [path for _method, path in emulator.requests[before:] if "watch=" not in path]
+                assert len(lists) == 3, lists  # one list of CodeRuns, pods and events, for both sessions
 
                 clock.now = t0 + 61 * S  # Rex's run fails
                 rex_pod = emulator.pod_name(emulator.runs[0])
@@ -94,9 +96,10 @@ def test_a_watch_answered_410_gone_lists_again() -> None:
             try:
                 await watches.play("cto", "play-k")
                 [watch] = watches._watches.values()
-                assert watch.lists == 2
+                await until(lambda: _lists_at_least(watches, 3))
+                assert watch.lists == 3  # CodeRuns, pods, events
                 emulator.compacted_before = 10**18  # every version the watch holds is too old now
-                await until(lambda: _lists_at_least(watches, 4), seconds=10)
+                await until(lambda: _lists_at_least(watches, 6), seconds=10)
                 emulator.compacted_before = 0
                 clock.now = t0 + 61 * S
                 await until(lambda: _phase_is(watches, "Failed"), seconds=10)  # and it watches again
@@ -104,6 +107,56 @@ def test_a_watch_answered_410_gone_lists_again() -> None:
                 watches.close()
 
     asyncio.run(scenario())
+
+
+def test_a_pod_that_is_not_well_carries_its_newest_warnings_and_they_wake_its_session() -> None:
+    """The events watch keeps the Warning events about pods (not the Normal ones); a crash-looping pod
+    carries its BackOff in the view, its state rule says it, and a new warning is told to the engine."""
+    t0 = time.time_ns() - 30 * S
+    clock = Clock(t0 + 30 * S)
+    told: list[tuple[str, set[str] | None, set[str]]] = []
+    looping = EmulatedRun(
+        "play-k-rex-t1", "5DLabs-Rex", 1, [(t0, "Running")], waiting_reason="CrashLoopBackOff", restarts=4
+    )
+    well = EmulatedRun("play-k-blaze-t2", "5DLabs-Blaze", 2, [(t0, "Running")])
+
+    async def scenario() -> None:
+        with KubernetesEmulator("cto", "play-k", [looping, well], clock=clock) as emulator:
+            watches = ClusterWatches(api_client(emulator.configuration()))
+
+            async def heard(namespace: str, pods: set[str] | None, plays: set[str]) -> None:
+                told.append((namespace, pods, plays))
+
+            watches.bind(heard)
+            try:
+                await watches.play("cto", "play-k")
+                [watch] = watches._watches.values()
+                await until(lambda: _lists_at_least(watches, 3))
+                assert {event.type for event in watch.warnings.values()} == {"Warning"}
+                view = {pod.name: pod for _run, pods in await watches.play("cto", "play-k") for pod in pods}
+                sick, fine = emulator.pod_name(looping), emulator.pod_name(well)
+                assert [(w.reason, w.count) for w in view[sick].warnings] == [("BackOff", 4)]
+                assert view[fine].warnings == []
+
+                coderuns = [
+                    {"name": run.name, "pods": [pod.model_dump(mode="json") for pod in pods]}
+                    for run, pods in await watches.play("cto", "play-k")
+                ]
+                [finding] = state_findings("play-k", coderuns, clock.now)
+                assert finding.code == "A7"
+                assert "; Kubernetes: BackOff (×4): Back-off restarting failed container" in finding.detail
+
+                told.clear()
+                looping.restarts, clock.now = 5, clock.now + 10 * S  # the kubelet backs off once more
+                await until(lambda: _told_about(told, sick))
+            finally:
+                watches.close()
+
+    asyncio.run(scenario())
+
+
+async def _told_about(told: list[tuple[str, set[str] | None, set[str]]], pod: str) -> bool:
+    return any(pods and pod in pods and "play-k" in plays for _ns, pods, plays in told)
 
 
 async def _lists_at_least(watches: ClusterWatches, count: int) -> bool:

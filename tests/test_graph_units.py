@@ -15,6 +15,7 @@ from graph.context import HealerContext, SessionBudget, spent
 from graph.llm import CompatibleChatOpenAI, estimate_tokens
 from graph.nodes.evaluate import prompt
 from graph.nodes.note_recurrence import worth_a_comment
+from graph.seed import facts_about
 from graph.state import Analysis, FileChange, ProposedChange
 from graph.triage.models import Finding
 from graph.triage.pull_rules import pull_findings, task_of
@@ -316,3 +317,45 @@ def test_a_quoted_gap_of_a_bounded_tool_answer_is_not_kept_as_evidence() -> None
         }
     )  # fmt: skip
     assert _verbatim(analysis, answer, finding).evidence == [answer[0]]
+
+
+def test_the_llm_is_told_a_pods_newest_kubernetes_warnings() -> None:
+    pod = {
+        "name": "play-k-rex-t1-x1",
+        "phase": "Pending",
+        "containers": [],
+        "warnings": [
+            {"reason": "FailedMount", "message": "secret not found", "count": 1},
+            {
+                "reason": "FailedScheduling",
+                "message": "0/3 nodes are available: 3 Insufficient memory.",
+                "count": 6,
+            },
+        ],
+    }
+    pass_values = {"coderuns": [{"name": "play-k-rex-t1", "agent": "rex", "phase": "Pending", "pods": [pod]}]}
+    facts = facts_about(
+        "rex", {"detail": "CodeRun play-k-rex-t1 is Pending 12 min after creation"}, pass_values
+    )
+    assert "pod play-k-rex-t1-x1 event FailedMount: secret not found" in facts
+    assert (
+        "pod play-k-rex-t1-x1 event FailedScheduling (×6): 0/3 nodes are available: 3 Insufficient memory."
+        in facts
+    )
+
+
+def test_a_stuck_coderun_says_why_when_its_pod_has_a_warning() -> None:
+    now = 1_795_500_000 * 1_000_000_000
+    warning = {"reason": "FailedScheduling", "message": "0/3 nodes are available.", "count": 3}
+    run = {
+        "name": "play-k-rex-t1",
+        "agent": "rex",
+        "phase": "Pending",
+        "created_at": "2026-11-24T05:00:00+00:00",
+        "pods": [{"name": "play-k-rex-t1-x1", "phase": "Pending", "containers": [], "warnings": [warning]}],
+    }
+    [finding] = state_findings("play-k", [run], now)
+    assert finding.code == "A9"
+    assert finding.detail.endswith("; Kubernetes: FailedScheduling (×3): 0/3 nodes are available.")
+    [quiet] = state_findings("play-k", [run | {"pods": [run["pods"][0] | {"warnings": []}]}], now)
+    assert quiet.fingerprint == finding.fingerprint  # the why does not make it another incident

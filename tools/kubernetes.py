@@ -55,7 +55,8 @@ class KubeGone(KubeError):
     """A watch asked for a resourceVersion the API server no longer has (410 Gone): list again."""
 
 
-Watched = Literal["coderuns", "pods"]
+Watched = Literal["coderuns", "pods", "events"]
+WARNINGS_KEPT = 5  # per pod
 
 
 class ContainerState(BaseModel):
@@ -70,6 +71,19 @@ class ContainerState(BaseModel):
     last_exit_code: int | None = None
 
 
+class PodEvent(BaseModel):
+    name: str = ""  # the Event object's own name
+    type: str
+    reason: str
+    message: str
+    count: int = 1
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    object_kind: str
+    object_name: str
+    component: str | None = None
+
+
 class PodState(BaseModel):
     name: str
     namespace: str
@@ -80,22 +94,18 @@ class PodState(BaseModel):
     started_at: datetime | None = None
     conditions: dict[str, bool] = Field(default_factory=dict)
     containers: list[ContainerState] = Field(default_factory=list)
+    # the newest Warning events about the pod (FailedScheduling, BackOff, Evicted, …), oldest first
+    warnings: list[PodEvent] = Field(default_factory=list)
 
     @property
     def excluded(self) -> bool:
         return self.labels.get(EXCLUDE_LABEL) == "true"
 
-
-class PodEvent(BaseModel):
-    type: str
-    reason: str
-    message: str
-    count: int = 1
-    first_seen: datetime | None = None
-    last_seen: datetime | None = None
-    object_kind: str
-    object_name: str
-    component: str | None = None
+    @property
+    def healthy(self) -> bool:
+        """Running with every container running (its events then tell nothing a rule needs), or done."""
+        running = self.phase == "Running" and all(c.state == "running" for c in self.containers)
+        return running or self.phase == "Succeeded"
 
 
 class CodeRunState(BaseModel):
@@ -218,25 +228,26 @@ class KubernetesTools:
         pods.sort(key=lambda p: p.started_at or _EPOCH, reverse=True)
         return pods
 
-    def listed(self, what: Watched) -> tuple[list[CodeRunState] | list[PodState], str]:
-        """Every CodeRun or pod of the namespace (Healer's own too: a watch sees them all) and the list's
-        resourceVersion, where a watch of the changes begins."""
-        call, args, parse = self._lister(what)
-        body = self._json(f"list {what}", call, *args)
+    def listed(self, what: Watched) -> tuple[list[CodeRunState] | list[PodState] | list[PodEvent], str]:
+        """Every CodeRun, pod or pod event of the namespace (Healer's own too: a watch sees them all) and
+        the list's resourceVersion, where a watch of the changes begins."""
+        call, args, options, parse = self._lister(what)
+        body = self._json(f"list {what}", call, *args, **options)
         version = str((body.get("metadata") or {}).get("resourceVersion") or "")
         return [parse(item) for item in body.get("items", [])], version
 
     def watch(
         self, what: Watched, resource_version: str, timeout_s: float
-    ) -> Iterator[tuple[str, CodeRunState | PodState | None, str]]:
+    ) -> Iterator[tuple[str, CodeRunState | PodState | PodEvent | None, str]]:
         """The changes since `resource_version`, as `(ADDED | MODIFIED | DELETED, object, its
         resourceVersion)` (a BOOKMARK has no object), until the API server ends the watch after
         `timeout_s`. Raises `KubeGone` when the version is too old, and the errors of a list otherwise."""
-        call, args, parse = self._lister(what)
+        call, args, options, parse = self._lister(what)
         watch = k8s_watch.Watch(return_type="object")  # the objects as JSON, as the lists are read
         stream = watch.stream(
             call,
             *args,
+            **options,
             resource_version=resource_version,
             timeout_seconds=max(1, int(timeout_s)),
             allow_watch_bookmarks=True,
@@ -258,11 +269,16 @@ class KubernetesTools:
         finally:
             watch.stop()
 
-    def _lister(self, what: Watched) -> tuple[Callable[..., Any], tuple[str, ...], Callable[..., Any]]:
+    def _lister(
+        self, what: Watched
+    ) -> tuple[Callable[..., Any], tuple[str, ...], dict[str, str], Callable[..., Any]]:
         if what == "pods":
-            return self._core.list_namespaced_pod, (self.namespace,), _pod
+            return self._core.list_namespaced_pod, (self.namespace,), {}, _pod
+        if what == "events":
+            about_pods = {"field_selector": "involvedObject.kind=Pod"}
+            return self._core.list_namespaced_event, (self.namespace,), about_pods, _event
         arguments = (CODERUN_GROUP, CODERUN_VERSION, self.namespace, CODERUN_PLURAL)
-        return self._custom.list_namespaced_custom_object, arguments, _coderun
+        return self._custom.list_namespaced_custom_object, arguments, {}, _coderun
 
     def play_pods(self, play_id: str, *, play_label: str = "workflow-name") -> dict[str, list[PodState]]:
         """Every CodeRun of the play with its pods."""
@@ -460,6 +476,7 @@ def _event(item: dict[str, Any]) -> PodEvent:
     involved = item.get("involvedObject") or {}
     source = item.get("source") or {}
     return PodEvent(
+        name=(item.get("metadata") or {}).get("name", ""),
         type=item.get("type", ""),
         reason=item.get("reason", ""),
         message=redact(item.get("message") or ""),

@@ -3,7 +3,8 @@
 Implemented: A2 silent failure, A7 pod failed / CrashLoopBackOff, A8 step past its agent's timeout, A9 a
 CodeRun that never got going (not running and not terminal 10 min after it was created: DESIGN's "not
 terminal after 10 min" read literally would fire on every healthy Rex run, whose budget is 45 min).
-Healer's own runs and excluded pods never reach here (tools/kubernetes.py leaves them out).
+Healer's own runs and excluded pods never reach here (tools/kubernetes.py leaves them out). A pod's
+newest Warning event, when it has one, follows what a rule concluded: the why Kubernetes gives.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ def state_findings(play_id: str, coderuns: Iterable[dict[str, Any]], now_ns: int
         agent = run.get("agent") or workload_family(run["name"])
         for pod in run.get("pods", []):
             if detail := _failed(pod):
-                found.append(_finding(play_id, "A7", agent, pod["name"], detail, now_ns))
+                found.append(_finding(play_id, "A7", agent, pod["name"], detail + _why(pod), now_ns))
             elif detail := _silent_failure(pod, now_ns):
-                found.append(_finding(play_id, "A2", agent, pod["name"], detail, now_ns))
+                found.append(_finding(play_id, "A2", agent, pod["name"], detail + _why(pod), now_ns))
         if run.get("terminal"):
             continue
         age_ns = _age_ns(run.get("created_at"), now_ns)
@@ -53,7 +54,8 @@ def state_findings(play_id: str, coderuns: Iterable[dict[str, Any]], now_ns: int
             found.append(_finding(play_id, "A8", agent, run["name"], detail, now_ns))
         elif run.get("phase") != "Running" and age_ns > STUCK_AFTER_NS:
             detail = f"CodeRun {run['name']} is {run.get('phase') or 'without a phase'} {age_ns // MINUTE_NS} min after creation"
-            found.append(_finding(play_id, "A9", agent, run["name"], detail, now_ns))
+            why = next((_why(pod) for pod in run.get("pods", []) if pod.get("warnings")), "")
+            found.append(_finding(play_id, "A9", agent, run["name"], detail + why, now_ns))
     return found
 
 
@@ -76,6 +78,17 @@ def state_deadlines(coderuns: Iterable[dict[str, Any]]) -> list[int]:
         else:
             moments.append(created + STUCK_AFTER_NS)
     return moments
+
+
+def _why(pod: dict[str, Any]) -> str:
+    """What the pod's newest Warning event says (the scheduler, the kubelet, an eviction), to follow a
+    rule's conclusion: `; Kubernetes: FailedScheduling (×3): 0/3 nodes are available: …`."""
+    warnings = pod.get("warnings") or []
+    if not warnings:
+        return ""
+    newest = warnings[-1]
+    count = f" (×{newest['count']})" if newest.get("count", 1) > 1 else ""
+    return f"; Kubernetes: {newest['reason']}{count}: {newest['message'][:300]}"
 
 
 def _failed(pod: dict[str, Any]) -> str | None:
