@@ -118,6 +118,32 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+# the other processes on the machine, by what their command line says
+NEIGHBOURS = {
+    "Postgres": ("postgres",),
+    "Loki (qryn, chDB)": ("qryn", "chshim"),
+    "the bench (emulator, proxy, pushes)": ("bench.scale",),
+}
+
+
+def neighbours_cpu_s() -> dict[str, float]:
+    """CPU seconds of the processes of each of `NEIGHBOURS` (those that ended meanwhile are not counted)."""
+    spent = dict.fromkeys(NEIGHBOURS, 0.0)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            used = cpu_s(int(proc.name))
+        except OSError:
+            continue
+        for name, marks in NEIGHBOURS.items():
+            if any(mark in command for mark in marks):
+                spent[name] += used
+                break
+    return spent
+
+
 def machine_busy_s() -> float:
     """CPU seconds the whole machine spent busy (every process: Loki, Postgres, the bench too)."""
     fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -343,7 +369,8 @@ def settle(database_url: str, interval_s: float) -> float:
 def measure(
     pids: list[int], seconds: float, loki: CountingLoki, kube: KubernetesEmulator, database_url: str
 ) -> dict:
-    busy0, cpu0, queries0, kube0, steps0 = (
+    neighbours0, busy0, cpu0, queries0, kube0, steps0 = (
+        neighbours_cpu_s(),
         machine_busy_s(),
         [cpu_s(p) for p in pids],
         loki.queries,
@@ -358,6 +385,9 @@ def measure(
         "steps": steps(database_url) - steps0,
         "cpu": [(b - a) / seconds for a, b in zip(cpu0, cpu1, strict=True)],
         "machine": (machine_busy_s() - busy0) / seconds,
+        "neighbours": {
+            name: (used - neighbours0[name]) / seconds for name, used in neighbours_cpu_s().items()
+        },
         "rss": [rss_mib(p) for p in pids],
     }
 
@@ -453,8 +483,12 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
         print(
             f"  {phase:<4}  Loki queries/interval {figures['loki'] * k:7.1f}   Kubernetes requests/interval "
             f"{figures['kube'] * k:7.1f}   steps/s {figures['steps'] / seconds:6.1f}   "
-            f"CPU per replica {cpu}   RSS MiB {rss}   machine busy {figures['machine']:.2f} of "
-            f"{os.cpu_count()} cores"
+            f"CPU per replica {cpu}   RSS MiB {rss}"
+        )
+        others = ", ".join(f"{name} {used:.2f}" for name, used in figures["neighbours"].items())
+        print(
+            f"        the machine busy {figures['machine']:.2f} of {os.cpu_count()} cores; besides the "
+            f"replicas: {others}"
         )
     findings: Findings = result["findings"]
     delays = sorted(findings.delays)

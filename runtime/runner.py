@@ -65,6 +65,7 @@ class PlayRunner:
         self.checkpointer = checkpointer
         self.sessions, self.incidents = graphs or compiled(checkpointer)
         self._recovered = False
+        self._passed = False  # this runner has run a pass (the session thread exists)
         self._passes_unpruned = 0
         if context.play_incidents is None:
             context.play_incidents = self.open_incident_summaries
@@ -119,9 +120,9 @@ class PlayRunner:
         if not self._recovered:
             await self.recover()
         now = self.clock()
-        known = await self.session_values()
         update: Json = {"now_ns": now}
-        if not known:
+        # the session's first pass writes what it is; a runner that has run one knows it is written
+        if not self._passed and not await self.session_values():
             update |= {
                 "play_id": self.play_id,
                 "session": self.session.model_dump(mode="json", by_alias=True),
@@ -131,6 +132,7 @@ class PlayRunner:
         values = await self.sessions.ainvoke(
             update, self._config(self.play_id), context=self.context, durability="exit"
         )
+        self._passed = True
         await self._prune_passes()
         for fingerprint, seen in values.get("recurred", {}).items():
             await self.note_recurrence(fingerprint, seen, values)
