@@ -182,11 +182,12 @@ class NamespaceWatch:
         if isinstance(item, PodEvent) and item.type != "Warning":
             return
         held: dict = {"coderuns": self.runs, "pods": self.pods, "events": self.warnings}[what]
-        if kind == "DELETED":
-            held.pop(item.name, None)
-        else:
+        before = held.pop(item.name, None) if kind == "DELETED" else held.get(item.name)
+        if kind != "DELETED":
             held[item.name] = item
         if isinstance(item, PodEvent):
+            if kind == "DELETED" or (before is not None and before.count == item.count):
+                return  # an event that expired, or seen again with nothing new to say, wakes no one
             pod = self.pods.get(item.object_name)
             play = play_of_pod(pod, list(self.runs.values()), self.play_label) if pod else None
             self.tell({item.object_name}, {play} if play else set())

@@ -42,6 +42,8 @@ class PodLogFollower:
         self.retry_s, self.read_timeout_s = retry_s, read_timeout_s
         self.connected = False
         self.connections = 0
+        # told, and the wake not sent yet: the lines that come meanwhile are read by that wake's pass
+        self.told = False
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._follow, name=f"log {kube.namespace}/{pod}", daemon=True)
 
@@ -66,7 +68,9 @@ class PodLogFollower:
                     if self._stopped.is_set():
                         return
                     last_line_at = time.time()
-                    self.heard(self.pod)
+                    if not self.told:  # a chatty pod is one wake, not one a line
+                        self.told = True
+                        self.heard(self.pod)
             except KubeNotFound:
                 return  # the pod is gone
             except KubeError as error:
@@ -190,6 +194,9 @@ class PodLogFollowers:
     def _wake_pending(self) -> None:
         pending, self._pending = self._pending, {}
         for namespace, pods in pending.items():
+            for pod in pods:
+                if (follower := self._followers.get(namespace, {}).get(pod)) is not None:
+                    follower.told = False
             task = asyncio.create_task(self._tell(namespace, pods))
             self._telling.add(task)
             task.add_done_callback(self._telling.discard)

@@ -86,6 +86,15 @@ def test_a_line_of_a_followed_pod_wakes_its_session_without_a_loki(tmp_path: Pat
                 assert engine.passes_run > passes
                 assert followers.connections == 1
 
+                await asyncio.sleep(0.5)
+                passes = engine.passes_run
+                run.log += stamped("INFO cargo test: 12 passed")  # a later line wakes it again
+
+                async def stepped() -> bool:
+                    return engine.passes_run > passes
+
+                assert await until(stepped), "a second line did not wake the session"
+
                 run.phases.append((time.time_ns(), "Succeeded"))
                 assert await until(lambda: _unfollowed(followers)), "a finished pod is still followed"
 

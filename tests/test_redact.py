@@ -281,3 +281,18 @@ def test_everything_in_one_document() -> None:
     for _, _, secret, _ in SECRET_CASES:
         assert secret not in result
     assert result.count("[REDACTED:") == len(SECRET_CASES)
+
+
+def test_redaction_from_many_threads_at_once() -> None:
+    """Watch threads, `to_thread` reads and the event loop redact side by side: each scan of the gate
+    has scratch space of its own (one shared, a scan beside another failed with ScratchInUseError)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    text = "token=ghp_" + "a1B2c3D4e5" * 4 + " and an ordinary line about cargo build " * 40
+
+    def redact_many(_: int) -> set[str]:
+        return {redact(text) for _ in range(300)}
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = set().union(*pool.map(redact_many, range(8)))
+    assert len(answers) == 1 and "ghp_" not in answers.pop()

@@ -11,7 +11,9 @@ pattern counts as present: slower, same result.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["Prefilter", "loosen"]
 
@@ -34,11 +36,15 @@ class Prefilter:
     def __init__(self, patterns: Sequence[str]) -> None:
         self._count = len(patterns)
         self._always = set(range(self._count))
-        self._database = None
+        self._database: Any = None
+        # hyperscan's scratch space is one scan's at a time: each thread that scans (the event loop, the
+        # Kubernetes watch threads, `to_thread` reads) has its own, or a scan beside another fails
+        self._scratch = threading.local()
         try:
             import hyperscan
         except ImportError:
             return
+        self._hyperscan = hyperscan
         accepted: list[tuple[int, bytes]] = []
         for index, pattern in enumerate(patterns):
             try:
@@ -71,5 +77,10 @@ class Prefilter:
         def on_match(pattern_id: int, _from: int, _to: int, _flags: int, _context: object) -> None:
             found.add(pattern_id)
 
-        self._database.scan(text.encode("utf-8", "surrogatepass"), match_event_handler=on_match)
+        scratch = getattr(self._scratch, "space", None)
+        if scratch is None:
+            scratch = self._scratch.space = self._hyperscan.Scratch(self._database)
+        self._database.scan(
+            text.encode("utf-8", "surrogatepass"), match_event_handler=on_match, scratch=scratch
+        )
         return found

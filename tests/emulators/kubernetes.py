@@ -328,7 +328,13 @@ class KubernetesEmulator(Loopback):
         last = finished if pod["status"]["phase"] in ("Succeeded", "Failed") else max(started, now)
         wanted = [
             ("Scheduled", 1, started, f"Successfully assigned {namespace}/{name} to {node}"),
-            ("Started", run.restarts + 1, last, f"Started container {container}"),
+            # seen again at each restart: a container that never restarted was last started when it began
+            (
+                "Started",
+                run.restarts + 1,
+                last if run.restarts else started,
+                f"Started container {container}",
+            ),
         ]  # first seen 0, 1 and 2 s after the pod started, as far as `now` allows
         if run.waiting_reason == "CrashLoopBackOff":
             target = f"{container} in pod {name}_{namespace}({metadata['uid']})"
