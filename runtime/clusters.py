@@ -131,7 +131,8 @@ class NamespaceWatch:
                     self._replace(what, items)
                     self.listed.add(what)
                     self.failing.pop(what, None)
-                    self.tell(None, set())  # what changed while nobody watched: every session looks
+                    if what != "events":  # what changed while nobody watched: every session looks
+                        self.tell(None, set())
                 self.watches += 1
                 for kind, item, seen in self.kube.watch(what, version, self.timeout_s):
                     if self._stopped.is_set():

@@ -318,7 +318,17 @@ class KubernetesEmulator(Loopback):
         return status
 
     def events(self, run: EmulatedRun, now: int) -> list[dict[str, Any]]:
-        """`Scheduled`, `Started` (counting restarts) and, while crash-looping, `BackOff`."""
+        """`Scheduled`, `Started` (counting restarts) and, while crash-looping, `BackOff`; made again only
+        when they change (a watch of thousands of pods looks at them every tick)."""
+        if run.restarts or run.waiting_reason == "CrashLoopBackOff":
+            return self._make_events(run, now)  # their last sighting is now: made each time
+        shown = (run.pod_phase, run.restarts, run.waiting_reason, run.exit_code, run.play_id, run.namespace)
+        key = ("events", run.name, tuple(self._life(run, now)[0]), *shown)
+        if key not in self._made:
+            self._made[key] = self._make_events(run, now)  # type: ignore[assignment]
+        return self._made[key]  # type: ignore[return-value]
+
+    def _make_events(self, run: EmulatedRun, now: int) -> list[dict[str, Any]]:
         _, started, finished = self._life(run, now)
         pod = self.pod(run, now)
         if pod is None or started is None:
