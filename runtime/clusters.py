@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
+from runtime.tails import wake_safely
 from tools.kubernetes import (
     WARNINGS_KEPT,
     CodeRunState,
@@ -304,12 +305,8 @@ class ClusterWatches:
         task.add_done_callback(self._telling.discard)
 
     async def _told(self, namespace: str, pods: set[str] | None, plays: set[str]) -> None:
-        if self._on_change is None:
-            return
-        try:
-            await self._on_change(namespace, pods, plays)
-        except Exception:  # a failed wake only delays the pass to its timed run
-            log.exception("waking the sessions of a namespace failed", extra={"namespace": namespace})
+        if self._on_change is not None:
+            await wake_safely(self._on_change(namespace, pods, plays), namespace)
 
     @staticmethod
     def _errors(watch: NamespaceWatch) -> str:

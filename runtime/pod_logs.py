@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from runtime.clusters import ClusterWatches
-from runtime.tails import OnLines
+from runtime.tails import OnLines, wake_safely
 from tools.kubernetes import KubeError, KubeNotFound, KubernetesTools
 
 log = logging.getLogger("healer.pod_logs")
@@ -202,9 +202,5 @@ class PodLogFollowers:
             task.add_done_callback(self._telling.discard)
 
     async def _tell(self, namespace: str, pods: set[str]) -> None:
-        if self._on_lines is None:
-            return
-        try:
-            await self._on_lines(namespace, pods)
-        except Exception:  # a failed wake only delays the pass to its timed run
-            log.exception("waking the sessions of a pod failed", extra={"namespace": namespace})
+        if self._on_lines is not None:
+            await wake_safely(self._on_lines(namespace, pods), namespace)

@@ -24,6 +24,14 @@ log = logging.getLogger("healer.tails")
 OnLines = Callable[[str, set[str] | None], Awaitable[None]]
 
 
+async def wake_safely(wake: Awaitable[None], namespace: str) -> None:
+    """Awaits the engine's wake; one that fails is logged and only delays the pass to its timed run."""
+    try:
+        await wake
+    except Exception:
+        log.exception("waking the sessions of a namespace failed", extra={"namespace": namespace})
+
+
 class LineFollowers(Protocol):
     """What tells the engine that lines came: a Loki tail per namespace (`NamespaceTails`), or without a
     Loki the followed logs of the pods (runtime/pod_logs.py)."""
@@ -148,9 +156,5 @@ class NamespaceTails:
             await self._tell(namespace, None)
 
     async def _tell(self, namespace: str, pods: set[str] | None) -> None:
-        if self._on_lines is None:
-            return
-        try:
-            await self._on_lines(namespace, pods)
-        except Exception:  # a failed wake only delays the pass to its timed run
-            log.exception("waking the sessions of a namespace failed", extra={"namespace": namespace})
+        if self._on_lines is not None:
+            await wake_safely(self._on_lines(namespace, pods), namespace)
