@@ -251,11 +251,17 @@ class ClusterWatches:
         watch = self._watches.get(namespace)
         if watch is None:
             return []
-        runs = [run for run in list(watch.runs.values()) if not run.excluded]
+        # `play_of_pod` for every pod would be pods × runs on each step's `live()`: the runs' pods and
+        # Jobs are gathered once instead
+        runs = [r for r in list(watch.runs.values()) if not r.excluded and r.labels.get(watch.play_label)]
+        named = {run.pod_name for run in runs if run.pod_name}
+        jobs = {run.job_name or run.name for run in runs}
         return [
             pod.name
             for pod in list(watch.pods.values())
-            if pod.phase == "Running" and not pod.excluded and play_of_pod(pod, runs, watch.play_label)
+            if pod.phase == "Running"
+            and not pod.excluded
+            and (pod.name in named or (pod.job_name is not None and pod.job_name in jobs))
         ]
 
     def plays_of(self, namespace: str, pods: Iterable[str]) -> set[str]:
