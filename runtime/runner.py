@@ -41,6 +41,7 @@ class IncidentView:
     question: Json | None
     generation: int = 1
     interrupted_in_a_step: bool = False  # a run stopped inside a step (a crash): it resumes from there
+    written: int = 0  # checkpoints the thread has had (its last step + 2: the input is step -1)
 
     @property
     def wake_at_ns(self) -> int | None:
@@ -66,7 +67,6 @@ class PlayRunner:
         self.sessions, self.incidents = graphs or compiled(checkpointer)
         self._recovered = False
         self._passed = False  # this runner has run a pass (the session thread exists)
-        self._passes_unpruned = 0
         if context.play_incidents is None:
             context.play_incidents = self.open_incident_summaries
 
@@ -109,9 +109,9 @@ class PlayRunner:
                 seed = incident_input(
                     self.session, values["seeds"][fingerprint], values, self.clock(), self.context.settings
                 )
-                recovered.append(await self._invoke(view.thread_id, seed))
+                recovered.append(await self._invoke(view.thread_id, seed, written=view.written))
             elif view.interrupted_in_a_step:
-                recovered.append(await self._invoke(view.thread_id, None))
+                recovered.append(await self._invoke(view.thread_id, None, written=view.written))
         self._recovered = True
         return recovered
 
@@ -133,7 +133,8 @@ class PlayRunner:
             update, self._config(self.play_id), context=self.context, durability="exit"
         )
         self._passed = True
-        await self._prune_passes()
+        passes = values.get("passes", 0)
+        await self._prune_if_due(self.play_id, passes - 1, passes)
         for fingerprint, seen in values.get("recurred", {}).items():
             await self.note_recurrence(fingerprint, seen, values)
         for fingerprint, members in values.get("joined", {}).items():
@@ -145,15 +146,15 @@ class PlayRunner:
             )
         return values
 
-    async def _prune_passes(self) -> None:
-        """A pass writes one checkpoint: every `checkpoints_kept // 2` passes the newest half are kept, so a
-        session thread never holds more than `checkpoints_kept`. Pruning after each pass was a tenth of a
-        replica's step under load (bench/scale.py)."""
+    async def _prune_if_due(self, thread: str, written_before: int, written_after: int) -> None:
+        """Every `checkpoints_kept // 2` checkpoints a thread is pruned to its newest half, so it never holds
+        more than `checkpoints_kept` and a step (one incident run in it) more. Counted from what the
+        checkpoints say (a session's passes, an incident's steps), not from what a runner has seen: a
+        replica builds a runner afresh for most steps. Pruning after each run was a tenth of a replica's
+        step, and with an incident's run a third (bench/scale.py)."""
         half = self.context.settings.checkpoints_kept // 2
-        self._passes_unpruned += 1
-        if self._passes_unpruned >= half:
-            await prune(self.checkpointer, [self.play_id], half)
-            self._passes_unpruned = 0
+        if written_after // half > written_before // half:
+            await prune(self.checkpointer, [thread], half)
 
     async def open_incident(self, fingerprint: str, initial: Json) -> IncidentView:
         """Start the incident's thread; a thread that exists already (a pass re-run after a crash) is left
@@ -161,7 +162,7 @@ class PlayRunner:
         thread = self.thread_of(fingerprint)
         if (await self.incidents.aget_state(self._config(thread))).values:
             return await self.incident(fingerprint)
-        return await self._invoke(thread, initial)
+        return await self._invoke(thread, initial, written=0)
 
     async def note_recurrence(
         self, fingerprint: str, seen: Json, pass_values: Json | None = None
@@ -180,10 +181,12 @@ class PlayRunner:
             initial = incident_input(self.session, seed, pass_values or {}, now, self.context.settings)
             generation = view.generation + 1
             return await self._invoke(
-                self.thread_of(fingerprint, generation), initial | {"generation": generation}
+                self.thread_of(fingerprint, generation), initial | {"generation": generation}, written=0
             )
         sighting = {"at_ns": now, "evidence": seen["evidence"]}
-        return await self._invoke(view.thread_id, {"recurrences": [sighting], "now_ns": now})
+        return await self._invoke(
+            view.thread_id, {"recurrences": [sighting], "now_ns": now}, written=view.written
+        )
 
     async def note_members(self, fingerprint: str, members: list[Json]) -> IncidentView | None:
         """Findings with the incident's cause (other agents it hit) go to its thread: a comment on its
@@ -192,7 +195,9 @@ class PlayRunner:
         view = await self.incident(fingerprint)
         if not view.values or view.values.get("stage") == "done":
             return None
-        return await self._invoke(view.thread_id, {"members": members, "now_ns": self.clock()})
+        return await self._invoke(
+            view.thread_id, {"members": members, "now_ns": self.clock()}, written=view.written
+        )
 
     async def run_due_incidents(
         self, *, concurrency: int = 1, views: list[IncidentView] | None = None
@@ -206,7 +211,7 @@ class PlayRunner:
 
         async def run(view: IncidentView) -> IncidentView:
             async with limit:
-                return await self._invoke(view.thread_id, {"now_ns": now})
+                return await self._invoke(view.thread_id, {"now_ns": now}, written=view.written)
 
         return list(await asyncio.gather(*(run(view) for view in due)))
 
@@ -215,12 +220,15 @@ class PlayRunner:
         view = await self.incident(fingerprint)
         if not view.waiting_for_human:
             raise ValueError(f"incident {fingerprint} is not waiting for a decision")
-        return await self._invoke(view.thread_id, Command(resume=decision, update={"now_ns": self.clock()}))
+        resume = Command(resume=decision, update={"now_ns": self.clock()})
+        return await self._invoke(view.thread_id, resume, written=view.written)
 
-    async def _invoke(self, thread: str, payload: Any) -> IncidentView:
+    async def _invoke(self, thread: str, payload: Any, *, written: int) -> IncidentView:
+        """Run the incident on `thread` until it waits; `written`: the checkpoints it had before."""
         await self.incidents.ainvoke(payload, self._config(thread), context=self.context, durability="sync")
-        await prune(self.checkpointer, [thread], self.context.settings.checkpoints_kept)
-        return await self._view(thread)
+        view = await self._view(thread)
+        await self._prune_if_due(thread, written, view.written)
+        return view
 
     def thread_of(self, fingerprint: str, generation: int = 1) -> str:
         """`<play>/<fingerprint>`; a fingerprint re-reported after it was resolved gets `~2`, `~3`, …"""
@@ -240,6 +248,7 @@ class PlayRunner:
             questions[0] if questions else None,
             int(generation or 1),
             bool(snapshot.next) and not questions,
+            snapshot.metadata["step"] + 2 if snapshot.metadata else 0,
         )
 
     async def generations(self, fingerprint: str) -> list[IncidentView]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
 
 from graph.checkpoint import DatabaseUrlError, backend_of, checkpoint_count, open_checkpointer
+from graph.config import settings_from
+from graph.context import HealerContext
+from graph.session import SessionStart
 from graph.summary import summary
 from runtime.replay import replay
+from runtime.runner import PlayRunner
 from tests.conftest import scratch_postgres
 
 SCENARIO = Path(__file__).resolve().parents[1] / "cassettes" / "restart-midway"
@@ -66,5 +71,21 @@ def test_postgres_gives_the_same_outcome_as_sqlite(tmp_path: Path) -> None:
             async with open_checkpointer(url) as saver:
                 return await checkpoint_count(saver, "play-restart")
 
-        assert asyncio.run(count()) == 1  # Postgres prunes to the newest checkpoint
+        # Postgres prunes to the newest checkpoint, every five passes
+        assert asyncio.run(count()) == 1 + on_postgres["passes"] % 5
     assert on_postgres == outcome(f"sqlite:///{tmp_path}/healer.db")
+
+
+def test_a_session_stepped_by_a_new_runner_each_pass_is_pruned_all_the_same(tmp_path: Path) -> None:
+    """A replica builds most steps' runner afresh (another replica stepped the session, or it was not kept):
+    pruning follows the passes the checkpoints count, not the runner's own."""
+    session = SessionStart.model_validate({"play_id": "play-churn", "namespace": "cto"})
+
+    async def passes(count: int) -> int:
+        async with open_checkpointer(f"sqlite:///{tmp_path}/healer.db") as saver:
+            for _ in range(count):
+                context = HealerContext(settings=settings_from({}))
+                await PlayRunner(session, context, saver, clock=time.time_ns).run_pass()
+            return await checkpoint_count(saver, "play-churn")
+
+    assert asyncio.run(passes(12)) == 5 + 12 % 5
