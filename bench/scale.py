@@ -507,7 +507,7 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"  panic line → finding: none of the {result['panics']} panics showed within 120 s{listing}")
     opened = result["opened"]
     print(
-        f"  panic line → incident opened (the replicas' healer_finding_delay_seconds): "
+        f"  panic line → the pass that found it (the replicas' healer_finding_delay_seconds): "
         f"p50 {opened[0.5]}, p99 {opened[0.99]}"
     )
 

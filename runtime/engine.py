@@ -2,9 +2,10 @@
 SQLite (runtime/local.py) or the Postgres job queue shared by N replicas (runtime/queue.py). The API, the
 pages, the MCP server and `/metrics` talk to an `Engine` and do not care which runs.
 
-A session's work is a series of steps. A step is one pass (new lines and cluster state in, incidents
-opened) and the incidents whose wait is over; after it, what was found is published into the session's
-row for the API. A session ends by itself when its play is over (every CodeRun terminal) or when no new
+A session's work is a series of steps. A step is one pass (new lines and cluster state in, findings out)
+and the incidents whose wait is over; after it, what was found is published into the session's row for
+the API. The incidents a pass found are opened (and run until they wait: an evaluation, an issue) in the
+session's next turn, so a burst of findings across many sessions is published first and evaluated after. A session ends by itself when its play is over (every CodeRun terminal) or when no new
 log line came for `idle_timeout_s`; incidents still waiting on CI go on being looked at after that, and a
 human's decision can resume an escalated one at any time.
 """
@@ -155,13 +156,16 @@ class Engine(ABC):
             yield PlayRunner(session, context, self.checkpointer, clock=self.clock, graphs=self._graphs)
 
     async def _step(
-        self, session: Session, runner: PlayRunner, progress: Progress
+        self, session: Session, runner: PlayRunner, progress: Progress, *, open_later: bool = False
     ) -> tuple[list[IncidentView], Json]:
         """One step of the session; `progress` is updated in place. Returns the incidents as published
-        and the pass's values (empty once the play is over)."""
+        and the pass's values (empty once the play is over). With `open_later`, the incidents the pass
+        found are published as findings and left in `runner.unopened`: the engine opens them in the
+        session's next turn (`_open_step`, or the next step), behind the steps already waiting, so
+        under load the passes (what an operator waits for) go first and the incidents' runs after."""
         began, values = time.perf_counter(), {}
         if not progress.over:
-            values = await runner.run_pass()
+            values = await runner.run_pass(open_found=not open_later)
             self.passes_run += 1
             metrics.PASSES.inc()
             for delay_s in finding_delays_s(values, self.clock()):
@@ -178,15 +182,24 @@ class Engine(ABC):
             progress.lines_seen, progress.changed_ns = values.get("lines_seen", 0), self.clock()
         if values.get("play_over"):
             progress.over = True
+            if runner.unopened:  # no step comes after the last pass but for the incidents waiting
+                await runner.open_unopened()
+                views = await self._publish(session.play_id, runner)
             await self._record_end(
                 session.play_id, "completed", "the play is over: every CodeRun is terminal"
             )
-        elif (self.clock() - progress.changed_ns) / 1e9 > self.idle_timeout_s:
+        elif (self.clock() - progress.changed_ns) / 1e9 > self.idle_timeout_s and not runner.unopened:
             progress.over = True
             await self._record_end(
                 session.play_id, "completed", f"no new log line for {self.idle_timeout_s:.0f} s"
             )
         return views, values
+
+    async def _open_step(self, session: Session, runner: PlayRunner) -> list[IncidentView]:
+        """The incidents a step found and left for later, opened (each runs until it waits), and
+        published."""
+        await runner.open_unopened()
+        return await self._publish(session.play_id, runner)
 
     @staticmethod
     def finished(progress: Progress, views: list[IncidentView]) -> bool:
@@ -258,7 +271,8 @@ class Engine(ABC):
         session = await self.store.get(play_id)
         if session is not None:
             changes: dict[str, Any] = {
-                "issues": [detection(view) for view in views if view.values],
+                "issues": [detection(view.values) for view in views if view.values]
+                + [detection(initial) for initial in runner.unopened.values()],
                 "pull_requests": [
                     a["pull_url"]
                     for view in views
@@ -341,10 +355,9 @@ def usage_of(views: list[IncidentView]) -> dict[str, int]:
     return counts
 
 
-def detection(view: IncidentView) -> Detection:
-    """An incident as the session API's detection: the original's fields, `issue_type` from its code
-    (api/issue_types.py), and the code itself."""
-    values = view.values
+def detection(values: Json) -> Detection:
+    """An incident (or the input of one not opened yet) as the session API's detection: the original's
+    fields, `issue_type` from its code (api/issue_types.py), and the code itself."""
     finding = values["finding"]
     opened = values.get("timeline", [{}])[0].get("at_ns") if values.get("timeline") else None
     # the line's time, else when the incident opened, else now

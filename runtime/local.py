@@ -118,7 +118,10 @@ class Scheduler(Engine):
                 progress = Progress(changed_ns=self.clock())
                 while True:
                     async with self._limit:
-                        views, values = await self._step(session, runner, progress)
+                        views, values = await self._step(session, runner, progress, open_later=True)
+                    if runner.unopened:  # their turn comes after the steps that waited meanwhile
+                        async with self._limit:
+                            views = await self._open_step(session, runner)
                     if progress.over:
                         self._follow(play_id, None, None)
                     elif values:

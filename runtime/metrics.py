@@ -15,7 +15,7 @@ STEP_SECONDS = Histogram(
 )
 FINDING_DELAY = Histogram(
     "healer_finding_delay_seconds",
-    "From a log line's timestamp to the pass that opened an incident for it (what an operator waits)",
+    "From a log line's timestamp to the pass that found it (its finding in the API)",
     buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
     registry=REGISTRY,
 )

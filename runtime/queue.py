@@ -326,14 +326,17 @@ class QueueEngine(Engine):
         row = rows[0]
         progress = Progress(row["lines_seen"], row["changed_ns"], row["over"])
         failures, next_in_s, pods = 0, self.interval_s, list(row.get("pods") or [])
+        left_to_open = False
         try:
             runner = await self._kept_runner(session, fresh=row["last_reader"] != self.replica)
-            views, values = await self._step(session, runner, progress)
+            views, values = await self._step(session, runner, progress, open_later=True)
             if self.finished(progress, views):
                 await self.stop(play_id)
                 return
             next_in_s = self.next_step_in_s(runner, views, values, progress)
             pods = sorted(values.get("pod_agents", {})) if values else pods
+            # opened by the session's next step, deferred now: behind the steps already waiting
+            left_to_open = bool(runner.unopened)
         except Exception:
             await self._let_go(play_id)
             failures = row["failures"] + 1
@@ -348,11 +351,11 @@ class QueueEngine(Engine):
             over=progress.over,
             failures=failures,
             pods=pods,
-            in_s=next_in_s,
+            in_s=self.lease_s if left_to_open else next_in_s,
             lease_s=self.lease_s,
             read_since=row["read_since"],
         )
-        if released and released[0]["woken"]:
+        if released and (released[0]["woken"] or left_to_open):
             await self._defer_step(play_id)
 
     async def _note_usage(self, play_id: str, counts: dict[str, int]) -> None:
@@ -426,8 +429,11 @@ class QueueEngine(Engine):
                 await self.app.job_manager.finish_job(job, Status.FAILED, delete_job=True)
                 continue
             play_id = job.task_kwargs.get("play_id")
+            # no `last_reader`: a replica that kept this session's runner from an earlier step must not
+            # take it for up to date (the dead step may have left an incident's run halfway)
             await self._execute(
-                "UPDATE healer_schedule SET reader = NULL WHERE play_id = %(play_id)s", play_id=play_id
+                "UPDATE healer_schedule SET reader = NULL, last_reader = NULL WHERE play_id = %(play_id)s",
+                play_id=play_id,
             )
             try:
                 await self.app.job_manager.retry_job(job)

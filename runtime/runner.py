@@ -67,6 +67,7 @@ class PlayRunner:
         self.sessions, self.incidents = graphs or compiled(checkpointer)
         self._recovered = False
         self._passed = False  # this runner has run a pass (the session thread exists)
+        self.unopened: dict[str, Json] = {}  # fingerprint -> its incident's input, found and not opened yet
         if context.play_incidents is None:
             context.play_incidents = self.open_incident_summaries
 
@@ -115,10 +116,14 @@ class PlayRunner:
         self._recovered = True
         return recovered
 
-    async def run_pass(self) -> Json:
-        """One pass: new lines and cluster state in, new incidents opened (and run until they wait)."""
+    async def run_pass(self, *, open_found: bool = True) -> Json:
+        """One pass: new lines and cluster state in, new incidents opened (and run until they wait). With
+        `open_found=False` the incidents it found are left for `open_unopened` (`unopened` until then): the
+        finding is out as soon as the pass is, and the incidents' runs (an evaluation, an issue) wait their
+        turn behind the other sessions' passes."""
         if not self._recovered:
             await self.recover()
+        await self.open_unopened()
         now = self.clock()
         update: Json = {"now_ns": now}
         # the session's first pass writes what it is; a runner that has run one knows it is written
@@ -139,12 +144,25 @@ class PlayRunner:
             await self.note_recurrence(fingerprint, seen, values)
         for fingerprint, members in values.get("joined", {}).items():
             await self.note_members(fingerprint, members)
-        for fingerprint in values.get("opened", []):
-            seed = values["seeds"][fingerprint]
-            await self.open_incident(
-                fingerprint, incident_input(self.session, seed, values, now, self.context.settings)
+        self.unopened = {
+            fingerprint: incident_input(
+                self.session, values["seeds"][fingerprint], values, now, self.context.settings
             )
+            for fingerprint in values.get("opened", [])
+        }
+        if open_found:
+            await self.open_unopened()
         return values
+
+    async def open_unopened(self) -> list[IncidentView]:
+        """Open the incidents a pass found and left for later. A runner built afresh has none: its recovery
+        opens what the session's last pass found (its checkpoint holds their seeds until the next pass)."""
+        opened = []
+        while self.unopened:
+            fingerprint, initial = next(iter(self.unopened.items()))
+            opened.append(await self.open_incident(fingerprint, initial))
+            del self.unopened[fingerprint]
+        return opened
 
     async def _prune_if_due(self, thread: str, written_before: int, written_after: int) -> None:
         """Every `checkpoints_kept // 2` checkpoints a thread is pruned to its newest half, so it never holds

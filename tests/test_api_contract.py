@@ -32,7 +32,6 @@ from graph.triage import pull_rules, state_rules
 from graph.triage.catalogue import CATALOGUE
 from runtime.engine import detection
 from runtime.replay import replay
-from runtime.runner import IncidentView
 from tests.conftest import REPO, SHARED, scratch_postgres
 
 REFERENCE = SHARED / "reference" / "cto"
@@ -225,7 +224,7 @@ def test_a_detection_answers_as_the_originals(api: httpx.Client, database: str) 
         "agent": "rex",
     }
     values = {"finding": finding, "task_id": "1", "issue": {"url": example["github_issue"]}, "timeline": []}
-    found = detection(IncidentView("thread", "0123456789abcdef", values, False, None))
+    found = detection(values)
     play_id = f"play-detection-{uuid.uuid4().hex[:6]}"
 
     async def store_session() -> None:

@@ -150,11 +150,11 @@ def test_a_session_woken_while_its_step_runs_steps_again_when_it_ends() -> None:
             engine, inside, go_on = steps.engine, asyncio.Event(), asyncio.Event()
             step = engine._step
 
-            async def held(session: Session, runner: Any, progress: Progress) -> Any:
+            async def held(session: Session, runner: Any, progress: Progress, **options: Any) -> Any:
                 if session.play_id == "play-b" and not go_on.is_set():
                     inside.set()
                     await go_on.wait()
-                return await step(session, runner, progress)
+                return await step(session, runner, progress, **options)
 
             engine._step = held  # type: ignore[method-assign]
             await steps.wake("cto", "play-b")
@@ -185,11 +185,11 @@ def test_a_runner_is_kept_until_another_replica_steps_the_session_or_a_step_fail
 
             step, failed = engine._step, []
 
-            async def failing(session: Session, runner: Any, progress: Progress) -> Any:
+            async def failing(session: Session, runner: Any, progress: Progress, **options: Any) -> Any:
                 if session.play_id == "play-a" and not failed:
                     failed.append(session.play_id)
                     raise RuntimeError("the step broke")
-                return await step(session, runner, progress)
+                return await step(session, runner, progress, **options)
 
             engine._step = failing  # type: ignore[method-assign]
             await steps.wake("cto", "play-a")
@@ -197,6 +197,33 @@ def test_a_runner_is_kept_until_another_replica_steps_the_session_or_a_step_fail
             await steps.wake("cto", "play-a")
             await until(lambda: steps.stepped("play-a", 5))
             assert built["play-a"] == 3  # the failed step's runner was dropped
+
+    asyncio.run(scenario())
+
+
+def test_a_dead_replicas_step_is_run_again_on_a_runner_built_afresh() -> None:
+    """This replica stepped play-a last and kept its runner; then another replica's step of it died. The
+    step run again here reads the checkpoints afresh (the dead step may have left an incident's run
+    halfway, which only a new runner's recovery resumes), not the kept runner."""
+    built: Counter[str] = Counter()
+
+    async def scenario() -> None:
+        async with harness(built) as steps:
+            engine = steps.engine
+            assert built["play-a"] == 1
+            job_id = await engine._step_task.configure(
+                lock="play:play-a", queueing_lock="step:play-a", schedule_in={"hours": 1}
+            ).defer_async(play_id="play-a")
+            await engine._execute(
+                "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL WHERE id = %(id)s",
+                id=job_id,
+            )
+            await engine._execute(
+                "UPDATE healer_schedule SET reader = 'replica-dead' WHERE play_id = 'play-a'"
+            )
+            await engine._take_over_stalled()
+            await until(lambda: steps.stepped("play-a", 2))
+            assert built["play-a"] == 2
 
     asyncio.run(scenario())
 

@@ -19,6 +19,7 @@ from graph.checkpoint import open_checkpointer
 from graph.config import HealerSettings, settings_from
 from graph.context import HealerContext
 from graph.session import SessionStart
+from runtime.engine import Progress
 from runtime.local import Scheduler
 from runtime.runner import PlayRunner
 from runtime.tails import NamespaceTails
@@ -269,3 +270,36 @@ def test_an_incident_opened_but_not_begun_is_left_out_of_what_readers_see(tmp_pa
     opened, before, after = asyncio.run(scenario())
     assert len(opened) == 1 and before == 0
     assert after == ["A7"]  # the recovery began it, and now it is there
+
+
+def test_a_finding_is_published_before_its_incident_runs_which_its_next_turn_opens(tmp_path: Path) -> None:
+    """A step's pass publishes what it found at once; the incident (an evaluation, an issue: seconds with
+    a real model) is opened in the session's next turn, behind the steps already waiting."""
+    url = f"sqlite:///{tmp_path}/healer.db"
+    runs = [
+        EmulatedRun("play-z-rex-t1", "5DLabs-Rex", 1, [(START_NS - MINUTE, "Failed")], exit_code=2),
+        EmulatedRun("play-z-blaze-t2", "5DLabs-Blaze", 2, [(START_NS - MINUTE, "Running")]),
+    ]  # one still running: the play is not over (its last pass would open what it found at once)
+
+    async def scenario() -> tuple[list[tuple[str, str | None]], int, list[str], list[str]]:
+        with KubernetesEmulator("cto", "play-z", runs, clock=lambda: START_NS) as kube:
+            async with open_checkpointer(url) as saver, open_store(url, saver) as store:
+                scheduler = Scheduler(settings_from({}), store, saver, clock=lambda: START_NS)
+                context = HealerContext(
+                    settings=settings_from({}), kube=KubernetesTools(api_client(kube.configuration()), "cto")
+                )
+                start = session("play-z")
+                await store.start(start)
+                runner = PlayRunner(start, context, saver, clock=lambda: START_NS)
+                await scheduler._step(start, runner, Progress(), open_later=True)
+                stored = await store.get("play-z")
+                found = [(d.code, d.github_issue) for d in stored.issues]  # type: ignore[union-attr]
+                before = len(await scheduler.incidents(start))
+                await scheduler._open_step(start, runner)
+                after = [view.values["finding"]["code"] for view in await scheduler.incidents(start)]
+                stored = await store.get("play-z")
+                return found, before, after, [d.code for d in stored.issues]  # type: ignore[union-attr]
+
+    found, before, after, published = asyncio.run(scenario())
+    assert found == [("A7", None)] and before == 0  # out before its incident is
+    assert after == ["A7"] and published == ["A7"]  # opened in the next turn, published once
