@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -65,6 +66,15 @@ class SessionStore(Protocol):
         ...
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(body: str) -> Session:
+    """A stored session, parsed once while its row is unchanged: the listings (an MCP client's every few
+    seconds, `/metrics`, the overview page) read every row, and parsing 1,000 sessions took a tenth of a
+    second of a replica's core each time (bench/scale.py). Sessions are never changed in place (every
+    change is a `model_copy`), so the readers of a row may share its parse."""
+    return Session.model_validate_json(body)
+
+
 def _counting(status: SessionStatus | None, p: str) -> tuple[str, tuple[str, ...]]:
     return (_COUNT, ()) if status is None else (_COUNT_STATUS.format(p=p), (status,))
 
@@ -103,13 +113,13 @@ class SqliteStore:
     async def get(self, play_id: str) -> Session | None:
         async with self._lock, self._db.execute(_GET.format(p="?"), (play_id,)) as cursor:
             row = await cursor.fetchone()
-        return Session.model_validate_json(row[0]) if row else None
+        return _parsed(row[0]) if row else None
 
     async def list(self, status: SessionStatus | None = None) -> list[Session]:
         query, args = (_LIST, ()) if status is None else (_LIST_STATUS.format(p="?"), (status,))
         async with self._lock, self._db.execute(query, args) as cursor:
             rows = await cursor.fetchall()
-        return [Session.model_validate_json(row[0]) for row in rows]
+        return [_parsed(row[0]) for row in rows]
 
     async def count(self, status: SessionStatus | None = None) -> int:
         async with self._lock, self._db.execute(*_counting(status, "?")) as cursor:
@@ -147,11 +157,11 @@ class PostgresStore:
 
     async def get(self, play_id: str) -> Session | None:
         rows = await self._fetch(_GET.format(p="%s"), (play_id,))
-        return Session.model_validate_json(rows[0][0]) if rows else None
+        return _parsed(rows[0][0]) if rows else None
 
     async def list(self, status: SessionStatus | None = None) -> list[Session]:
         query, args = (_LIST, ()) if status is None else (_LIST_STATUS.format(p="%s"), (status,))
-        return [Session.model_validate_json(row[0]) for row in await self._fetch(query, args)]
+        return [_parsed(row[0]) for row in await self._fetch(query, args)]
 
     async def count(self, status: SessionStatus | None = None) -> int:
         [(total,)] = await self._fetch(*_counting(status, "%s"))

@@ -99,7 +99,8 @@ class PlayRunner:
         """After a restart: finish what a killed runner left half done. An incident the session opened but
         whose thread never started is started; one stopped inside a step resumes from its checkpoint."""
         values = await self.session_values()
-        views = await self.all_incidents()
+        self._passed = self._passed or bool(values)  # its first pass need not read them again
+        views = await self.all_incidents(values)
         self.context.budget.count_spent(sum(view.values.get("llm_calls", 0) for view in views))
         recovered = []
         for fingerprint, opened in values.get("incidents", {}).items():
