@@ -14,7 +14,7 @@ from pathlib import Path
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-POSTGRES_POOL_SIZE = 16  # the checkpointer's connections per process; the engine runs 8 steps at once
+POSTGRES_POOL_SIZE = 16  # the checkpointer's connections per process (a step holds one only per query)
 
 
 class DatabaseUrlError(ValueError):

@@ -122,6 +122,10 @@ class HealerSettings(BaseSettings):
     # once, the rules that need time to pass (A2, A3, A8, A9, A10) get a pass when they could fire, and
     # this one only catches up on what a tail might have missed. Else passes are `--interval` apart.
     catchup_s: float = Field(default=300.0, ge=1, validation_alias=_env("HEALER_CATCHUP_S"))
+    # Steps a process runs at once. Most of a woken step's time is spent waiting (its namespace's Loki
+    # read, which every step waiting on it shares, the database), not on the CPU: at 5,000 sessions, 8
+    # at once left the replicas' cores half idle while findings queued (bench/scale.py).
+    concurrent_steps: int = Field(default=32, ge=1, le=1024, validation_alias=_env("HEALER_CONCURRENT_STEPS"))
     # when a step GitHub did not answer runs again (its client has retried already)
     github_retry_s: float = Field(default=60.0, gt=0, validation_alias=_env("HEALER_GITHUB_RETRY_S"))
     evidence_lines: int = Field(default=8, ge=0, le=200, validation_alias=_env("HEALER_EVIDENCE_LINES"))

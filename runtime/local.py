@@ -1,8 +1,8 @@
 """The engine of one server on SQLite (runtime/engine.py): each active session is a task of this process
 that runs a step when its namespace's Loki tail sees lines of its pods (runtime/tails.py), and a timed one
-every `interval_s` (every `catchup_s` while the tail is connected), with at most `max_concurrent` steps
-at once across all sessions. An unexpected error in a session's loop is logged and
-retried with backoff: it never takes the server or the other sessions down.
+every `interval_s` (every `catchup_s` while the tail is connected), with at most `max_concurrent`
+(`HEALER_CONCURRENT_STEPS`) steps at once across all sessions. An unexpected error in a session's loop is
+logged and retried with backoff: it never takes the server or the other sessions down.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ log = logging.getLogger("healer.scheduler")
 
 
 class Scheduler(Engine):
-    def __init__(self, *args: Any, max_concurrent: int = 8, **options: Any) -> None:
+    def __init__(self, *args: Any, max_concurrent: int | None = None, **options: Any) -> None:
         super().__init__(*args, **options)
-        self._limit = asyncio.Semaphore(max_concurrent)
+        self._limit = asyncio.Semaphore(max_concurrent or self.settings.concurrent_steps)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._usage: dict[str, dict[str, int]] = {}  # per session, refreshed as it runs

@@ -135,7 +135,7 @@ class QueueEngine(Engine):
         *args: Any,
         database_url: str,
         replica: str | None = None,
-        concurrency: int = 8,
+        concurrency: int | None = None,
         heartbeat_s: float = 2.0,
         stalled_after_s: float = 8.0,
         lease_s: float = 20.0,
@@ -146,7 +146,8 @@ class QueueEngine(Engine):
         super().__init__(*args, **options)
         self.url = postgres_conninfo(database_url)
         self.replica = replica_name(replica)
-        self.concurrency, self.heartbeat_s, self.stalled_after_s = concurrency, heartbeat_s, stalled_after_s
+        self.concurrency = concurrency or self.settings.concurrent_steps
+        self.heartbeat_s, self.stalled_after_s = heartbeat_s, stalled_after_s
         self.lease_s, self.decision_wait_s = lease_s, decision_wait_s
         # The runners (and their clients) of the sessions this replica stepped last, most recent last: a
         # step of one of them skips building its clients and its recovery. One another replica stepped

@@ -303,3 +303,16 @@ def test_a_finding_is_published_before_its_incident_runs_which_its_next_turn_ope
     found, before, after, published = asyncio.run(scenario())
     assert found == [("A7", None)] and before == 0  # out before its incident is
     assert after == ["A7"] and published == ["A7"]  # opened in the next turn, published once
+
+
+def test_the_steps_run_at_once_are_a_setting(tmp_path: Path) -> None:
+    async def limit() -> int:
+        url = f"sqlite:///{tmp_path}/healer.db"
+        async with open_checkpointer(url) as saver, open_store(url, saver) as store:
+            scheduler = Scheduler(settings_from({"HEALER_CONCURRENT_STEPS": "3"}), store, saver)
+            return scheduler._limit._value
+
+    assert asyncio.run(limit()) == 3
+    assert settings_from({}).concurrent_steps == 32
+    with pytest.raises(ValueError, match=r"concurrent_steps|HEALER_CONCURRENT_STEPS"):
+        settings_from({"HEALER_CONCURRENT_STEPS": "0"})
