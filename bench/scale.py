@@ -183,14 +183,17 @@ def replicas(
                 cwd=folder,
             )
             started.append((f"http://127.0.0.1:{port}", process))
-        for base, process in started:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
+        for n, (base, process) in enumerate(started):
+            deadline = time.monotonic() + 120
+            while True:
                 with contextlib.suppress(httpx.HTTPError):
                     if httpx.get(f"{base}/health", timeout=2).status_code == 200:
                         break
-                if process.poll() is not None:
-                    raise SystemExit(f"a replica exited; see {folder}")
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log = (folder / f"replica-{n}.log").read_text(errors="replace")[-3000:]
+                    raise SystemExit(
+                        f"replica-{n} exited or did not answer /health in 120 s; its log:\n{log}"
+                    )
                 time.sleep(0.2)
         yield [(base, process.pid) for base, process in started]
     finally:
@@ -426,7 +429,15 @@ def run(sessions: int, args: argparse.Namespace) -> dict[str, Any]:
         with replicas(args.replicas, env, args.interval, folder) as running:
             bases, pids = [b for b, _ in running], [p for _, p in running]
             began = time.monotonic()
-            starts = asyncio.run(start_sessions(bases, [(p.play_id, p.namespace) for p in plays]))
+            try:
+                starts = asyncio.run(start_sessions(bases, [(p.play_id, p.namespace) for p in plays]))
+            except SystemExit:
+                for log in sorted(folder.glob("replica-*.log")):  # the folder goes with the run
+                    print(
+                        f"--- {log.name}, its end:\n{log.read_text(errors='replace')[-3000:]}",
+                        file=sys.stderr,
+                    )
+                raise
             started_s = time.monotonic() - began
             settled_s = settle(database_url, args.interval)
             idle = measure(pids, args.idle_seconds, loki, kube, database_url)
