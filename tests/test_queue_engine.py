@@ -201,6 +201,17 @@ def test_a_runner_is_kept_until_another_replica_steps_the_session_or_a_step_fail
     asyncio.run(scenario())
 
 
+async def _left_by_a_dead_replica(engine: QueueEngine, play_id: str) -> int:
+    """A step job as a replica killed in the middle of it leaves it: doing, and no living worker."""
+    job_id = await engine._step_task.configure(
+        lock=f"play:{play_id}", queueing_lock=f"step:{play_id}", schedule_in={"hours": 1}
+    ).defer_async(play_id=play_id)
+    await engine._execute(
+        "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL WHERE id = %(id)s", id=job_id
+    )
+    return job_id
+
+
 def test_a_dead_replicas_step_is_run_again_on_a_runner_built_afresh() -> None:
     """This replica stepped play-a last and kept its runner; then another replica's step of it died. The
     step run again here reads the checkpoints afresh (the dead step may have left an incident's run
@@ -211,13 +222,7 @@ def test_a_dead_replicas_step_is_run_again_on_a_runner_built_afresh() -> None:
         async with harness(built) as steps:
             engine = steps.engine
             assert built["play-a"] == 1
-            job_id = await engine._step_task.configure(
-                lock="play:play-a", queueing_lock="step:play-a", schedule_in={"hours": 1}
-            ).defer_async(play_id="play-a")
-            await engine._execute(
-                "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL WHERE id = %(id)s",
-                id=job_id,
-            )
+            await _left_by_a_dead_replica(engine, "play-a")
             await engine._execute(
                 "UPDATE healer_schedule SET reader = 'replica-dead' WHERE play_id = 'play-a'"
             )
@@ -242,14 +247,7 @@ def test_a_stalled_job_is_handed_back_once_by_dispatches_side_by_side() -> None:
                 await retry(job, *args, **kwargs)
 
             engine.app.job_manager.retry_job = counted  # type: ignore[method-assign]
-            job_id = await engine._step_task.configure(
-                lock="play:play-gone", queueing_lock="step:play-gone", schedule_in={"hours": 1}
-            ).defer_async(play_id="play-gone")
-            # what a replica killed in the middle of the job leaves: doing, and no living worker
-            await engine._execute(
-                "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL WHERE id = %(id)s",
-                id=job_id,
-            )
+            job_id = await _left_by_a_dead_replica(engine, "play-gone")
             await asyncio.gather(engine._take_over_stalled(), engine._take_over_stalled())
             assert handed_back == [job_id]
 

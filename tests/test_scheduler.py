@@ -239,6 +239,12 @@ def test_timed_passes_slow_down_while_the_tail_follows_and_speed_up_when_it_stop
     asyncio.run(scenario())
 
 
+def _on_the_cluster(kube: KubernetesEmulator) -> HealerContext:
+    return HealerContext(
+        settings=settings_from({}), kube=KubernetesTools(api_client(kube.configuration()), "cto")
+    )
+
+
 def test_an_incident_opened_but_not_begun_is_left_out_of_what_readers_see(tmp_path: Path) -> None:
     """Between a pass that opens an incident and the first checkpoint of its thread (or after a crash
     there), the API and MCP readers see the session without it, not an incident with nothing in it."""
@@ -249,9 +255,7 @@ def test_an_incident_opened_but_not_begun_is_left_out_of_what_readers_see(tmp_pa
         with KubernetesEmulator("cto", "play-y", runs, clock=lambda: START_NS) as kube:
             async with open_checkpointer(url) as saver, open_store(url, saver) as store:
                 scheduler = Scheduler(settings_from({}), store, saver, clock=lambda: START_NS)
-                context = HealerContext(
-                    settings=settings_from({}), kube=KubernetesTools(api_client(kube.configuration()), "cto")
-                )
+                context = _on_the_cluster(kube)
                 start = session("play-y")
                 runner = PlayRunner(start, context, saver, clock=lambda: START_NS)
                 begun = runner.open_incident
@@ -285,9 +289,7 @@ def test_a_finding_is_published_before_its_incident_runs_which_its_next_turn_ope
         with KubernetesEmulator("cto", "play-z", runs, clock=lambda: START_NS) as kube:
             async with open_checkpointer(url) as saver, open_store(url, saver) as store:
                 scheduler = Scheduler(settings_from({}), store, saver, clock=lambda: START_NS)
-                context = HealerContext(
-                    settings=settings_from({}), kube=KubernetesTools(api_client(kube.configuration()), "cto")
-                )
+                context = _on_the_cluster(kube)
                 start = session("play-z")
                 await store.start(start)
                 runner = PlayRunner(start, context, saver, clock=lambda: START_NS)
