@@ -73,13 +73,15 @@ ON CONFLICT (play_id) DO NOTHING"""
 # without the dispatcher noticing yet): counted, never expected.
 _CLAIM = """UPDATE healer_schedule SET reader = %(me)s, read_since = now(), steps = steps + 1,
     overlapped = overlapped + (reader IS NOT NULL)::int
-WHERE play_id = %(play_id)s RETURNING lines_seen, changed_ns, over, failures, last_reader, read_since, pods"""
-# Woken while its step ran (lines came that the step may not have read): the next step is due now.
+WHERE play_id = %(play_id)s RETURNING lines_seen, changed_ns, over, failures, last_reader, read_since, pods,
+    COALESCE(woken_at > last_read_at, false) AS woken_since_last"""
+# Woken while its step ran (lines came that the step may not have read): the next step is due now. A
+# step that only opened incidents (`in_s` NULL) leaves the time of the next as the step before set it.
 _RELEASE = """UPDATE healer_schedule SET reader = NULL, read_since = NULL, last_reader = %(me)s,
     last_read_at = now(), lines_seen = %(lines_seen)s, changed_ns = %(changed_ns)s, over = %(over)s,
     failures = %(failures)s, pods = %(pods)s,
     due_at = CASE WHEN woken_at >= read_since THEN now() + make_interval(secs => %(lease_s)s)
-        ELSE now() + make_interval(secs => %(in_s)s) END
+        ELSE COALESCE(now() + make_interval(secs => %(in_s)s::float8), due_at) END
 WHERE play_id = %(play_id)s RETURNING COALESCE(woken_at >= %(read_since)s, false) AS woken"""
 # Lines of `pods` in `namespace` came, or they or the CodeRuns of `plays` changed: the sessions they
 # concern (runtime/tails.plays_to_wake) are due
@@ -326,18 +328,24 @@ class QueueEngine(Engine):
             return
         row = rows[0]
         progress = Progress(row["lines_seen"], row["changed_ns"], row["over"])
-        failures, next_in_s, pods = 0, self.interval_s, list(row.get("pods") or [])
+        failures, pods = 0, list(row.get("pods") or [])
+        next_in_s: float | None = self.interval_s
         left_to_open = False
         try:
             runner = await self._kept_runner(session, fresh=row["last_reader"] != self.replica)
-            views, values = await self._step(session, runner, progress, open_later=True)
-            if self.finished(progress, views):
-                await self.stop(play_id)
-                return
-            next_in_s = self.next_step_in_s(runner, views, values, progress)
-            pods = sorted(values.get("pod_agents", {})) if values else pods
-            # opened by the session's next step, deferred now: behind the steps already waiting
-            left_to_open = bool(runner.unopened)
+            if runner.unopened and not row["woken_since_last"]:
+                # deferred by the step before to open what it found, and nothing came since: no pass
+                await self._open_step(session, runner)
+                next_in_s = None
+            else:
+                views, values = await self._step(session, runner, progress, open_later=True)
+                if self.finished(progress, views):
+                    await self.stop(play_id)
+                    return
+                next_in_s = self.next_step_in_s(runner, views, values, progress)
+                pods = sorted(values.get("pod_agents", {})) if values else pods
+                # opened by the session's next step, deferred now: behind the steps already waiting
+                left_to_open = bool(runner.unopened)
         except Exception:
             await self._let_go(play_id)
             failures = row["failures"] + 1
@@ -352,7 +360,7 @@ class QueueEngine(Engine):
             over=progress.over,
             failures=failures,
             pods=pods,
-            in_s=self.lease_s if left_to_open else next_in_s,
+            in_s=next_in_s,
             lease_s=self.lease_s,
             read_since=row["read_since"],
         )

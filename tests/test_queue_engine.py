@@ -48,10 +48,10 @@ RUNS = [
 ]  # play-new has no CodeRun yet: it knows no pods
 
 
-def session(play_id: str) -> Session:
+def session(play_id: str, plays: dict[str, str] = PLAYS) -> Session:
     now = rfc3339()
     return Session.model_validate(
-        {"play_id": play_id, "namespace": PLAYS[play_id], "started_at": now, "last_updated": now}
+        {"play_id": play_id, "namespace": plays[play_id], "started_at": now, "last_updated": now}
     )
 
 
@@ -65,11 +65,11 @@ async def until(check: Callable[[], Awaitable[bool]], seconds: float = 15.0) -> 
 
 
 class Harness:
-    def __init__(self, engine: QueueEngine, kube: KubernetesEmulator) -> None:
-        self.engine, self.kube = engine, kube
+    def __init__(self, engine: QueueEngine, kube: KubernetesEmulator, runs: list[EmulatedRun]) -> None:
+        self.engine, self.kube, self.runs = engine, kube, runs
 
     def pod(self, play_id: str) -> str:
-        return next(self.kube.pod_name(run) for run in RUNS if run.play_id == play_id)
+        return next(self.kube.pod_name(run) for run in self.runs if run.play_id == play_id)
 
     async def rows(self) -> dict[str, dict[str, Any]]:
         rows = await self.engine._fetch("SELECT play_id, steps, pods, reader FROM healer_schedule")
@@ -89,10 +89,12 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def harness(built: Counter[str]) -> AsyncIterator[Harness]:
+async def harness(
+    built: Counter[str], plays: dict[str, str] = PLAYS, runs: list[EmulatedRun] = RUNS
+) -> AsyncIterator[Harness]:
     with (
         scratch_postgres() as url,
-        KubernetesEmulator("cto", "play-a", RUNS, clock=time.time_ns) as kube,
+        KubernetesEmulator("cto", "play-a", runs, clock=time.time_ns) as kube,
     ):
 
         @contextlib.asynccontextmanager
@@ -114,11 +116,12 @@ async def harness(built: Counter[str]) -> AsyncIterator[Harness]:
                 contexts=contexts,
             ) as engine,
         ):
-            for play_id in PLAYS:
-                await store.start(session(play_id))
-                await engine.schedule(session(play_id))
-            steps = Harness(engine, kube)
-            await until(lambda: _all_stepped_once(steps))
+            for play_id in plays:
+                await store.start(session(play_id, plays))
+                await engine.schedule(session(play_id, plays))
+            steps = Harness(engine, kube, runs)
+            if plays is PLAYS:
+                await until(lambda: _all_stepped_once(steps))
             yield steps
 
 
@@ -274,3 +277,33 @@ def test_the_queue_pool_checks_only_connections_not_used_lately() -> None:
                     await lately.check(connection)
 
     asyncio.run(scenario())
+
+
+def test_a_finding_is_published_by_its_step_and_its_incident_opened_by_the_next_without_a_pass() -> None:
+    """rex failed (A7): the first step publishes the finding and defers the next, which opens the incident
+    and, nothing having come since, runs no pass of its own."""
+    failing = [
+        EmulatedRun(
+            "play-f-rex-t1",
+            "5DLabs-Rex",
+            1,
+            [(time.time_ns() - MINUTE, "Failed")],
+            play_id="play-f",
+            exit_code=2,
+        ),
+        EmulatedRun(
+            "play-f-blaze-t2", "5DLabs-Blaze", 2, [(time.time_ns() - MINUTE, "Running")], play_id="play-f"
+        ),
+    ]  # blaze still runs: the play is not over
+
+    async def scenario() -> tuple[int, list[str]]:
+        async with harness(Counter(), {"play-f": "cto"}, failing) as steps:
+            await until(lambda: steps.stepped("play-f", 2))
+            opened = [
+                view.values["finding"]["code"]
+                for view in await steps.engine.incidents(session("play-f", {"play-f": "cto"}))
+            ]
+            return steps.engine.passes_run, opened
+
+    passes, opened = asyncio.run(scenario())
+    assert opened == ["A7"] and passes == 1
