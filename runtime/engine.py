@@ -5,9 +5,10 @@ pages, the MCP server and `/metrics` talk to an `Engine` and do not care which r
 A session's work is a series of steps. A step is one pass (new lines and cluster state in, findings out)
 and the incidents whose wait is over; after it, what was found is published into the session's row for
 the API. The incidents a pass found are opened (and run until they wait: an evaluation, an issue) in the
-session's next turn, so a burst of findings across many sessions is published first and evaluated after. A session ends by itself when its play is over (every CodeRun terminal) or when no new
-log line came for `idle_timeout_s`; incidents still waiting on CI go on being looked at after that, and a
-human's decision can resume an escalated one at any time.
+session's next turn, so a burst of findings across many sessions is published first and evaluated after.
+A session ends by itself when its play is over (every CodeRun terminal) or when no new log line came for
+`idle_timeout_s`; incidents still waiting on CI go on being looked at after that, and a human's decision
+can resume an escalated one at any time.
 """
 
 from __future__ import annotations
