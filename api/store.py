@@ -10,18 +10,15 @@ a start, `prune` drops the sessions that ended longest ago beyond it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from api.models import Session, SessionStatus
-from graph.checkpoint import postgres_conninfo, setup_lock
+from graph.checkpoint import SqliteFile, SqliteSaver, backend_of, open_sqlite, postgres_conninfo, setup_lock
 
 _TABLE = """CREATE TABLE IF NOT EXISTS healer_sessions (
     play_id TEXT PRIMARY KEY,
@@ -90,51 +87,58 @@ def _row(session: Session) -> tuple[str, str, str, str, str]:
 
 
 class SqliteStore:
-    """On the checkpointer's own connection and lock: one writer to the file, so no "database is locked"."""
+    """On Healer's connection to the file, the checkpointer's too when the process has one: its users
+    take turns on its lock instead of waiting in SQLite's busy loop, so no "database is locked"
+    (tests/test_store.py). Each write commits before the lock is let go."""
 
-    def __init__(self, connection: aiosqlite.Connection, lock: asyncio.Lock) -> None:
-        self._db, self._lock = connection, lock
+    def __init__(self, file: SqliteFile) -> None:
+        self._db, self._lock = file.connection, file.lock
+
+    async def _write(self, query: str, args: tuple[object, ...]) -> tuple | None:
+        async with self._lock:
+            async with self._db.execute(query, args) as cursor:
+                row = await cursor.fetchone()
+            await self._db.commit()
+        return row
+
+    async def _read(self, query: str, args: tuple[object, ...]) -> list[tuple]:
+        async with self._lock, self._db.execute(query, args) as cursor:
+            return list(await cursor.fetchall())
 
     async def start(self, session: Session) -> bool:
-        async with self._lock:
-            cursor = await self._db.execute(_UPSERT.format(p="?"), _row(session))
-            written = await cursor.fetchone()
-            await self._db.commit()
-        return written is not None
+        return await self._write(_UPSERT.format(p="?"), _row(session)) is not None
 
     async def save(self, session: Session) -> None:
-        async with self._lock:
-            body = session.model_dump_json()
-            await self._db.execute(
-                _SAVE.format(p="?"), (session.status, session.last_updated, body, session.play_id)
-            )
-            await self._db.commit()
+        body = session.model_dump_json()
+        await self._write(_SAVE.format(p="?"), (session.status, session.last_updated, body, session.play_id))
 
     async def get(self, play_id: str) -> Session | None:
-        async with self._lock, self._db.execute(_GET.format(p="?"), (play_id,)) as cursor:
-            row = await cursor.fetchone()
-        return _parsed(row[0]) if row else None
+        rows = await self._read(_GET.format(p="?"), (play_id,))
+        return _parsed(rows[0][0]) if rows else None
 
     async def list(self, status: SessionStatus | None = None) -> list[Session]:
         query, args = (_LIST, ()) if status is None else (_LIST_STATUS.format(p="?"), (status,))
-        async with self._lock, self._db.execute(query, args) as cursor:
-            rows = await cursor.fetchall()
-        return [_parsed(row[0]) for row in rows]
+        return [_parsed(row[0]) for row in await self._read(query, args)]
 
     async def count(self, status: SessionStatus | None = None) -> int:
-        async with self._lock, self._db.execute(*_counting(status, "?")) as cursor:
-            (total,) = await cursor.fetchone() or (0,)
+        [(total,)] = await self._read(*_counting(status, "?"))
         return total
 
     async def prune(self, keep: int) -> int:
         async with self._lock:
-            async with self._db.execute(_COUNT) as cursor:
-                (total,) = await cursor.fetchone() or (0,)
-            if total <= keep:
-                return 0
-            cursor = await self._db.execute(_PRUNE.format(p="?"), (total - keep,))
+            await self._db.execute("BEGIN IMMEDIATE")  # the count and the delete see the same rows
+            try:
+                async with self._db.execute(_COUNT) as cursor:
+                    (total,) = await cursor.fetchone() or (0,)
+                pruned = 0
+                if total > keep:
+                    cursor = await self._db.execute(_PRUNE.format(p="?"), (total - keep,))
+                    pruned = cursor.rowcount
+            except BaseException:
+                await self._db.rollback()
+                raise
             await self._db.commit()
-        return cursor.rowcount
+        return pruned
 
 
 class PostgresStore:
@@ -177,16 +181,19 @@ class PostgresStore:
 
 
 @contextlib.asynccontextmanager
-async def open_store(url: str, checkpointer: BaseCheckpointSaver) -> AsyncIterator[SessionStore]:
-    """The session store of the database `checkpointer` writes to (HEALER_DATABASE_URL)."""
-    if isinstance(checkpointer, AsyncSqliteSaver):
-        await checkpointer.setup()
-        async with checkpointer.lock:
-            await checkpointer.conn.execute("PRAGMA journal_mode=WAL")
-            await checkpointer.conn.execute("PRAGMA busy_timeout=30000")  # other processes (a second server)
-            await checkpointer.conn.execute(_TABLE)
-            await checkpointer.conn.commit()
-        yield SqliteStore(checkpointer.conn, checkpointer.lock)
+async def open_store(
+    url: str, checkpointer: BaseCheckpointSaver | None = None
+) -> AsyncIterator[SessionStore]:
+    """The session store in the database the checkpoints go to (HEALER_DATABASE_URL), on the SQLite
+    checkpointer's file connection when given one."""
+    if backend_of(url) == "sqlite":
+        shared = checkpointer.file if isinstance(checkpointer, SqliteSaver) else None
+        async with contextlib.AsyncExitStack() as stack:
+            file = shared or await stack.enter_async_context(open_sqlite(url))
+            async with file.lock:
+                await file.connection.execute(_TABLE)
+                await file.connection.commit()
+            yield SqliteStore(file)
         return
     from psycopg_pool import AsyncConnectionPool
 

@@ -118,6 +118,7 @@ class Server:
     interval_s: float
     idle_timeout_s: float
     log_level: str
+    max_active: int  # the sessions the part starts: the server's default limit (100) would refuse the rest
     port: int = 0
     process: subprocess.Popen | None = None
     stop_s: float | None = None
@@ -143,6 +144,8 @@ class Server:
             "HEALER_DATABASE_URL": f"sqlite:///{self.workdir / 'healer.db'}",
             "HEALER_KUBERNETES": "false",
             "HEALER_CACHE_DIR": str(self.workdir / "cache"),
+            "HEALER_MAX_ACTIVE_SESSIONS": str(self.max_active),
+            "HEALER_MAX_SESSIONS": str(max(self.max_active, 10_000)),
         }
         self.port = free_port()
         command = [
@@ -409,7 +412,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def part_a(args: argparse.Namespace, workdir: Path) -> None:
-    server = Server(workdir / "a", args.interval, args.idle_timeout, args.log_level)
+    server = Server(
+        workdir / "a", args.interval, args.idle_timeout, args.log_level, args.warmup + args.starts
+    )
     with server:
         baseline = rss_kib(server.pid)
         warm = [f"bench-warm-{n}" for n in range(args.warmup)]
@@ -430,7 +435,7 @@ def part_a(args: argparse.Namespace, workdir: Path) -> None:
 
 
 def part_b(args: argparse.Namespace, workdir: Path) -> None:
-    server = Server(workdir / "b", args.interval, args.idle_timeout, args.log_level)
+    server = Server(workdir / "b", args.interval, args.idle_timeout, args.log_level, args.active)
     samples: list[tuple[float, int]] = []
     with server:
         time.sleep(1.0)

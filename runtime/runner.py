@@ -17,7 +17,6 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from graph.checkpoint import prune
 from graph.context import HealerContext
 from graph.graph import incident_graph, session_graph
 from graph.seed import incident_input
@@ -166,14 +165,15 @@ class PlayRunner:
         return opened
 
     async def _prune_if_due(self, thread: str, written_before: int, written_after: int) -> None:
-        """Every `checkpoints_kept // 2` checkpoints a thread is pruned to its newest half, so it never holds
-        more than `checkpoints_kept` and a step (one incident run in it) more. Counted from what the
-        checkpoints say (a session's passes, an incident's steps), not from what a runner has seen: a
-        replica builds a runner afresh for most steps. Pruning after each run was a tenth of a replica's
-        step, and with an incident's run a third (bench/scale.py)."""
-        half = self.context.settings.checkpoints_kept // 2
-        if written_after // half > written_before // half:
-            await prune(self.checkpointer, [thread], half)
+        """Every `checkpoints_kept - 1` checkpoints a thread is pruned to its newest (the savers' own
+        `keep_latest`), so a session thread never holds more than `checkpoints_kept` and an incident's that
+        and the steps of one run. Counted from what the checkpoints say (a session's passes, an incident's
+        steps), not from what a runner has seen: a replica builds a runner afresh for most steps. Pruning
+        after each run was a tenth of a replica's step, and with an incident's run a third
+        (bench/scale.py)."""
+        period = self.context.settings.checkpoints_kept - 1
+        if written_after // period > written_before // period:
+            await self.checkpointer.aprune([thread], strategy="keep_latest")
 
     async def open_incident(self, fingerprint: str, initial: Json) -> IncidentView:
         """Start the incident's thread; a thread that exists already (a pass re-run after a crash) is left

@@ -27,7 +27,6 @@ import pytest
 from api.issue_types import ISSUE_TYPE_OF_CODE, ISSUE_TYPES, issue_type_of
 from api.models import PUBLIC_FIELDS, Detection, Session, rfc3339
 from api.store import open_store
-from graph.checkpoint import open_checkpointer
 from graph.triage import pull_rules, state_rules
 from graph.triage.catalogue import CATALOGUE
 from runtime.engine import detection
@@ -228,7 +227,7 @@ def test_a_detection_answers_as_the_originals(api: httpx.Client, database: str) 
     play_id = f"play-detection-{uuid.uuid4().hex[:6]}"
 
     async def store_session() -> None:
-        async with open_checkpointer(database) as saver, open_store(database, saver) as store:
+        async with open_store(database) as store:
             now = rfc3339()
             session = Session(play_id=play_id, started_at=now, last_updated=now, issues=[found])
             await store.start(session)
@@ -255,7 +254,7 @@ def test_a_resumed_sessions_incidents_reach_the_api_with_the_originals_issue_typ
     assert "R1" in codes
 
     async def store_session() -> None:
-        async with open_checkpointer(database) as saver, open_store(database, saver) as store:
+        async with open_store(database) as store:
             now = rfc3339()
             body = result.loaded.session.model_dump() | {"started_at": now, "last_updated": now}
             await store.start(Session.model_validate(body))
@@ -452,7 +451,7 @@ def test_a_decision_resumes_an_escalated_incident(tmp_path: Path) -> None:
     assert panic.waiting_for_human
 
     async def store_session() -> None:
-        async with open_checkpointer(database) as saver, open_store(database, saver) as store:
+        async with open_store(database) as store:
             now = rfc3339()
             body = result.loaded.session.model_dump() | {
                 "started_at": now,

@@ -34,7 +34,6 @@ from api.http import error_response
 from api.limits import SessionLimits
 from api.models import Session, rfc3339
 from api.store import open_store
-from graph.checkpoint import open_checkpointer
 from graph.config import settings_from
 from server import create_app
 from tests.conftest import scratch_postgres
@@ -408,7 +407,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def test_the_store_counts_sessions_and_drops_the_oldest_ended_only(database: str) -> None:
     async def count_and_prune() -> tuple[int, int, int, list[str]]:
-        async with open_checkpointer(database) as saver, open_store(database, saver) as store:
+        async with open_store(database) as store:
             for n, status in enumerate(["completed", "active", "failed", "completed", "active"]):
                 moment = rfc3339(n * 1_000_000_000)
                 session = Session(play_id=f"play-{n}", started_at=moment, last_updated=moment, status=status)

@@ -47,32 +47,35 @@ def test_sqlite_checkpoints_are_pruned(tmp_path: Path) -> None:
     assert 0 < incident_checkpoints <= 10
 
 
-def test_pruning_keeps_exactly_the_newest_checkpoints_of_a_long_session(tmp_path: Path) -> None:
-    """A session of more passes than HEALER_CHECKPOINTS_KEPT (10): one checkpoint a pass, pruned to the
-    newest five every five passes, so never more than ten."""
-    url = f"sqlite:///{tmp_path}/healer.db"
+def newest_checkpoints_kept(url: str) -> tuple[int, int]:
     result = asyncio.run(replay(SCENARIO.with_name("healthy-transcript"), database_url=url))
-    assert result.session["passes"] > 10
 
     async def count() -> int:
         async with open_checkpointer(url) as saver:
             return await checkpoint_count(saver, "play-transcript")
 
-    assert result.session["passes"] % 5 != 0  # passes since the last pruning are there as well
-    assert asyncio.run(count()) == 5 + result.session["passes"] % 5
+    return result.session["passes"], asyncio.run(count())
+
+
+def test_pruning_keeps_exactly_the_newest_checkpoints_of_a_long_session(tmp_path: Path) -> None:
+    """A session of more passes than HEALER_CHECKPOINTS_KEPT (10): one checkpoint a pass, pruned to the
+    newest (the saver's `keep_latest`) every nine passes, so never more than ten."""
+    passes, kept = newest_checkpoints_kept(f"sqlite:///{tmp_path}/healer.db")
+    assert passes > 10 and passes % 9 != 0  # passes since the last pruning are there as well
+    assert kept == 1 + passes % 9
+
+
+@pytest.mark.live
+def test_postgres_prunes_as_sqlite_does() -> None:
+    with scratch_postgres() as url:
+        passes, kept = newest_checkpoints_kept(url)
+    assert passes > 10 and kept == 1 + passes % 9
 
 
 @pytest.mark.live
 def test_postgres_gives_the_same_outcome_as_sqlite(tmp_path: Path) -> None:
     with scratch_postgres() as url:
         on_postgres = outcome(url)
-
-        async def count() -> int:
-            async with open_checkpointer(url) as saver:
-                return await checkpoint_count(saver, "play-restart")
-
-        # Postgres prunes to the newest checkpoint, every five passes
-        assert asyncio.run(count()) == 1 + on_postgres["passes"] % 5
     assert on_postgres == outcome(f"sqlite:///{tmp_path}/healer.db")
 
 
@@ -88,4 +91,4 @@ def test_a_session_stepped_by_a_new_runner_each_pass_is_pruned_all_the_same(tmp_
                 await PlayRunner(session, context, saver, clock=time.time_ns).run_pass()
             return await checkpoint_count(saver, "play-churn")
 
-    assert asyncio.run(passes(12)) == 5 + 12 % 5
+    assert asyncio.run(passes(12)) == 1 + 12 % 9

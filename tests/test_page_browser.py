@@ -30,7 +30,6 @@ import pytest
 
 from api.models import Detection, Session
 from api.store import open_store
-from graph.checkpoint import open_checkpointer
 from graph.session import AgentConfig, CtoConfig, Task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,7 +130,7 @@ def completed_session() -> Session:
 
 def seed(database_url: str, *sessions: Session) -> None:
     async def write() -> None:
-        async with open_checkpointer(database_url) as saver, open_store(database_url, saver) as store:
+        async with open_store(database_url) as store:
             for session in sessions:
                 assert await store.start(session), session.play_id
 
