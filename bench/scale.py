@@ -478,7 +478,8 @@ def run(sessions: int, args: argparse.Namespace) -> dict[str, Any]:
 def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     print(
         f"\n{result['sessions']} sessions, {args.replicas} replicas, {args.namespaces} namespaces, "
-        f"--interval {args.interval} s, {args.active:.0%} of the pods logging each second of load"
+        f"--interval {args.interval} s, {args.active * 100:g}% of the pods logging each second of load "
+        f"({args.active * result['sessions']:g} panics/s)"
     )
     starts: Starts = result["starts"]
     print(
