@@ -16,6 +16,7 @@ from pathlib import Path
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from tenacity import AsyncRetrying, retry_if_result, wait_random
 
 POSTGRES_POOL_SIZE = 16  # the checkpointer's connections per process (a step holds one only per query)
 # How long a SQLite connection waits for another process's write before "database is locked": `healer
@@ -62,17 +63,28 @@ async def setup_lock(url: str) -> AsyncIterator[None]:
 async def advisory_lock(url: str, name: str, wait: bool = True) -> AsyncIterator[bool]:
     """A session-level advisory lock on a connection of its own, so a replica that dies holding it
     lets it go with its connection. Yields whether it is held: without `wait`, False when another
-    holds it."""
+    holds it. Waiting tries again and again rather than sitting in `pg_advisory_lock`: a statement that
+    waits is a transaction, and the holder's `CREATE INDEX CONCURRENTLY` (LangGraph's saver builds its
+    indexes so) waits for every transaction of the database to end, so holder and waiter hung for good."""
     import psycopg
 
     async with await psycopg.AsyncConnection.connect(postgres_conninfo(url), autocommit=True) as connection:
-        if wait:
-            await connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
-            yield True
+
+        async def try_lock() -> bool:
+            cursor = await connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (name,))
+            row = await cursor.fetchone()
+            return bool(row and row[0])
+
+        if not wait:
+            yield await try_lock()
             return
-        cursor = await connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (name,))
-        row = await cursor.fetchone()
-        yield bool(row and row[0])
+        retrying = AsyncRetrying(retry=retry_if_result(lambda held: not held), wait=wait_random(0.05, 0.25))
+        async for attempt in retrying:
+            with attempt:
+                held = await try_lock()
+            if attempt.retry_state.outcome and not attempt.retry_state.outcome.failed:
+                attempt.retry_state.set_result(held)
+        yield True
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from graph.checkpoint import DatabaseUrlError, backend_of, checkpoint_count, open_checkpointer
+from graph.checkpoint import DatabaseUrlError, backend_of, checkpoint_count, open_checkpointer, setup_lock
 from graph.config import settings_from
 from graph.context import HealerContext
 from graph.session import SessionStart
@@ -92,3 +92,33 @@ def test_a_session_stepped_by_a_new_runner_each_pass_is_pruned_all_the_same(tmp_
             return await checkpoint_count(saver, "play-churn")
 
     assert asyncio.run(passes(12)) == 1 + 12 % 9
+
+
+@pytest.mark.live
+def test_a_replica_waiting_for_the_setup_lock_lets_the_holders_concurrent_index_finish() -> None:
+    """LangGraph's Postgres saver builds its indexes CONCURRENTLY, which waits for every transaction of the
+    database to end. A replica waiting in `pg_advisory_lock` is such a transaction, waiting in turn for
+    the replica that builds the index: both replicas of a fresh database hung for good (bench/scale.py,
+    one start in five). The waiter must only ever try the lock."""
+    import psycopg
+
+    with scratch_postgres() as url:
+
+        async def run() -> list[str]:
+            order: list[str] = []
+
+            async def second_replica() -> None:
+                async with setup_lock(url):
+                    order.append("second replica set up")
+
+            async with setup_lock(url):
+                waiting = asyncio.create_task(second_replica())
+                await asyncio.sleep(0.5)  # the second replica is waiting for the lock
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+                    await connection.execute("CREATE TABLE built (id int)")
+                    await asyncio.wait_for(connection.execute("CREATE INDEX CONCURRENTLY ON built (id)"), 10)
+                order.append("first replica set up")
+            await asyncio.wait_for(waiting, 10)
+            return order
+
+        assert asyncio.run(run()) == ["first replica set up", "second replica set up"]
