@@ -126,19 +126,13 @@ class SqliteStore:
 
     async def prune(self, keep: int) -> int:
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")  # the count and the delete see the same rows
-            try:
-                async with self._db.execute(_COUNT) as cursor:
-                    (total,) = await cursor.fetchone() or (0,)
-                pruned = 0
-                if total > keep:
-                    cursor = await self._db.execute(_PRUNE.format(p="?"), (total - keep,))
-                    pruned = cursor.rowcount
-            except BaseException:
-                await self._db.rollback()
-                raise
+            async with self._db.execute(_COUNT) as cursor:
+                (total,) = await cursor.fetchone() or (0,)
+            if total <= keep:
+                return 0
+            cursor = await self._db.execute(_PRUNE.format(p="?"), (total - keep,))
             await self._db.commit()
-        return pruned
+        return cursor.rowcount
 
 
 class PostgresStore:

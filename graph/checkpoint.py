@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,12 +79,7 @@ async def advisory_lock(url: str, name: str, wait: bool = True) -> AsyncIterator
         if not wait:
             yield await try_lock()
             return
-        retrying = AsyncRetrying(retry=retry_if_result(lambda held: not held), wait=wait_random(0.05, 0.25))
-        async for attempt in retrying:
-            with attempt:
-                held = await try_lock()
-            if attempt.retry_state.outcome and not attempt.retry_state.outcome.failed:
-                attempt.retry_state.set_result(held)
+        await AsyncRetrying(retry=retry_if_result(operator.not_), wait=wait_random(0.05, 0.25))(try_lock)
         yield True
 
 
